@@ -82,8 +82,11 @@ def _as_float64(array, name):
 
 
 def _as_ids(array, n_classes, name, what):
+    """int64 ids in [0, n_classes); n_classes=None only checks ids >= 0."""
     if array.size:
         low, high = array.min(), array.max()
+        if n_classes is None:
+            n_classes = int(high) + 1 if high >= 0 else 1
         if low < 0 or high >= n_classes:
             bad = low if low < 0 else high
             where = tuple(int(i) for i in np.argwhere(array == bad)[0])
@@ -150,7 +153,8 @@ def _one_hot_warning(array, n_inputs, name):
 
 
 def _check_sequence(array, n_inputs, name):
-    """One sequence: int (T,) ids or real (T, k) vectors."""
+    """One sequence: int (T,) ids or real (T, k) vectors (n_inputs=None:
+    any k, checked for agreement by the caller)."""
     if array.ndim == 1 and array.dtype.kind in "iu":
         if array.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one time step, got an empty sequence")
@@ -158,7 +162,7 @@ def _check_sequence(array, n_inputs, name):
     if array.ndim == 2:
         if array.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one time step, got shape {array.shape}")
-        if array.shape[1] != n_inputs:
+        if n_inputs is not None and array.shape[1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features per step "
                              f"(shape (T, {n_inputs})), got shape {array.shape}")
         return _as_float64(array, name)
@@ -168,13 +172,20 @@ def _check_sequence(array, n_inputs, name):
 
 def check_inputs(X, n_inputs, name="X"):
     """Accepted forms: one sequence, float (T, k) or int ids (T,); a batch,
-    float (B, T, k) or int ids (B, T); a list of sequences of any lengths."""
+    float (B, T, k) or int ids (B, T); a list of sequences of any lengths.
+
+    ``n_inputs=None`` accepts any k (an estimator learning it from the data:
+    the feature count, or the largest id + 1); see :func:`n_inputs_of`."""
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError(f"{name}: expected at least one sequence, got an empty {type(X).__name__}")
         seqs = [_check_sequence(as_real_array(x, f"{name}[{i}]"), n_inputs, f"{name}[{i}]")
                 for i, x in enumerate(X)]
         kinds = {s.ndim for s in seqs}
+        widths = {s.shape[1] for s in seqs if s.ndim == 2}
+        if len(widths) > 1:
+            raise ValueError(f"{name}: expected every sequence to have the same number of "
+                             f"input features, got {sorted(widths)}")
         if len(kinds) > 1:
             raise ValueError(f"{name}: expected every sequence to be token ids (T,) or every one "
                              f"to be vectors (T, {n_inputs}), got a mix")
@@ -188,13 +199,14 @@ def check_inputs(X, n_inputs, name="X"):
         raise ValueError(f"{name}: expected at least one sequence of at least one step, "
                          f"got shape {array.shape}")
     if ids and array.ndim in (1, 2):
-        _one_hot_warning(array, n_inputs, name)
+        if n_inputs is not None:
+            _one_hot_warning(array, n_inputs, name)
         data = _as_ids(array, n_inputs, name, "token ids").reshape(-1)
     elif array.ndim in (2, 3) and not (ids and array.ndim == 2):
-        if array.shape[-1] != n_inputs:
+        if n_inputs is not None and array.shape[-1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features in the last axis, "
                              f"got shape {array.shape}")
-        data = _as_float64(array, name).reshape(-1, n_inputs)
+        data = _as_float64(array, name).reshape(-1, array.shape[-1])
     elif array.ndim == 1:
         raise ValueError(f"{name}: a 1-D array must hold integer token ids, got dtype "
                          f"{array.dtype}; one sequence of input vectors has shape (T, {n_inputs})")
@@ -205,6 +217,16 @@ def check_inputs(X, n_inputs, name="X"):
     B, T = (1, array.shape[0]) if single else array.shape[:2]
     offsets = np.arange(B + 1, dtype=np.int64) * T
     return Sequences(data, offsets, "single" if single else "batch")
+
+
+def n_inputs_of(seqs):
+    """The k that validated inputs imply: feature count, or largest id + 1."""
+    return int(seqs.data.max()) + 1 if seqs.is_ids else seqs.data.shape[1]
+
+
+def n_outputs_of(Y):
+    """The m that validated targets imply: distribution size, or largest id + 1."""
+    return int(Y.max()) + 1 if Y.ndim == 1 else Y.shape[1]
 
 
 def _step_shape(seqs):
@@ -222,6 +244,8 @@ def _check_target_array(array, lead, n_outputs, name):
             raise ValueError(f"{name}: expected integer class ids of shape {lead}, "
                              f"got shape {array.shape}{hint}")
         return _as_ids(array, n_outputs, name, "class ids").reshape(-1)
+    if n_outputs is None and array.ndim == len(lead) + 1 and array.shape[-1] > 0:
+        n_outputs = array.shape[-1]              # an estimator learning m from the data
     if array.shape != lead + (n_outputs,):
         raise ValueError(f"{name}: expected float target distributions of shape "
                          f"{lead + (n_outputs,)} or integer class ids of shape {lead}, "
@@ -240,14 +264,20 @@ def _check_target_array(array, lead, n_outputs, name):
 
 def check_targets(y, seqs, n_outputs, name="y"):
     """Integer class ids shaped like X's steps, or float distributions with
-    a trailing axis of n_outputs; a list of them when X is a list."""
+    a trailing axis of n_outputs; a list of them when X is a list.
+    ``n_outputs=None`` accepts any m (see :func:`n_outputs_of`)."""
     if seqs.form == "list":
         if not isinstance(y, (list, tuple)) or len(y) != seqs.n_sequences:
             raise ValueError(f"{name}: X is a list of {seqs.n_sequences} sequences, so expected "
                              f"a list of {seqs.n_sequences} target sequences, got {_describe(y)}")
         lengths = np.diff(seqs.offsets)
-        parts = [_check_target_array(as_real_array(t, f"{name}[{i}]"), (int(lengths[i]),),
-                                     n_outputs, f"{name}[{i}]") for i, t in enumerate(y)]
+        parts = []
+        for i, t in enumerate(y):
+            part = _check_target_array(as_real_array(t, f"{name}[{i}]"), (int(lengths[i]),),
+                                       n_outputs, f"{name}[{i}]")
+            if n_outputs is None and part.ndim == 2:
+                n_outputs = part.shape[1]        # the first distribution fixes m
+            parts.append(part)
         if len({p.ndim for p in parts}) > 1:
             raise ValueError(f"{name}: expected every sequence of targets to be class ids or "
                              f"every one to be distributions, got a mix")

@@ -9,6 +9,13 @@ _MODULES = {
 }
 
 
+def train_module(backend):
+    """The module holding ``backend``'s training loop, ``train_epochs``."""
+    from fastrnn.kernels import train as numba_train
+    from fastrnn.reference import train as numpy_train
+    return {"numba": numba_train, "numpy": numpy_train}[check_backend(backend)]
+
+
 def check_backend(backend):
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from fastrnn._codes import LSTM
 from fastrnn._jit import kernel
+from fastrnn.kernels.lstm import lstm_loss_and_grad
 from fastrnn.kernels.optim import clip_gradient, optimizer_step
 from fastrnn.kernels.rnn import rnn_loss_and_grad
 
@@ -38,6 +39,7 @@ def unflatten(theta, sizes):
 def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                  optimizer, hyper, clip_mode, clip, state, step, losses, progress):
     """Run len(order) epochs of mini-batch training; see the twin's docstring."""
+    lstm = sizes[0] == LSTM
     d, m = sizes[2], sizes[3]
     W_x, W_h, b_h, W_y, b_y = unflatten(theta, sizes)
     grad = np.empty_like(theta)
@@ -55,6 +57,13 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
     h_carry = np.empty((batch_size, d))
     h0 = np.empty((batch_size, d))
     dh0 = np.empty((batch_size, d))
+    # The LSTM also carries its cell state c_t from chunk to chunk.
+    lstm_rows = max_rows if lstm else 0
+    lstm_batch = batch_size if lstm else 0
+    C = np.empty((lstm_rows, d))
+    c_carry = np.empty((lstm_batch, d))
+    c0 = np.empty((lstm_batch, d))
+    dc0 = np.empty((lstm_batch, d))
     running = np.empty(batch_size, dtype=np.int64)
 
     for epoch in range(order.shape[0]):
@@ -66,6 +75,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
             for b in range(n_batch):
                 longest = max(longest, lengths[order[epoch, first + b]])
             h_carry[:n_batch] = 0.0
+            c_carry[:] = 0.0
             for chunk_start in range(0, longest, bptt):
                 # Gather this chunk of every sequence that is still running.
                 n_run = 0
@@ -81,12 +91,20 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                         Yc[r] = Y[row]
                         r += 1
                     h0[n_run] = h_carry[b]
+                    if lstm:
+                        c0[n_run] = c_carry[b]
                     running[n_run] = b
                     n_run += 1
                     offsets[n_run] = r
-                loss = rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, Xc[:r], Yc[:r],
-                                         offsets[:n_run + 1], h0[:n_run], H[:r], P[:r],
-                                         dW_x, dW_h, db_h, dW_y, db_y, dh0[:n_run])
+                if lstm:
+                    loss = lstm_loss_and_grad(W_x, W_h, b_h, W_y, b_y, Xc[:r], Yc[:r],
+                                              offsets[:n_run + 1], h0[:n_run], c0[:n_run],
+                                              H[:r], C[:r], P[:r], dW_x, dW_h, db_h, dW_y,
+                                              db_y, dh0[:n_run], dc0[:n_run])
+                else:
+                    loss = rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, Xc[:r], Yc[:r],
+                                             offsets[:n_run + 1], h0[:n_run], H[:r], P[:r],
+                                             dW_x, dW_h, db_h, dW_y, db_y, dh0[:n_run])
                 fault = _check_and_update(theta, grad, loss, optimizer, hyper,
                                           clip_mode, clip, state, step, previous)
                 if fault != OK:
@@ -96,6 +114,8 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                 total += loss * n_run
                 for j in range(n_run):              # the next chunk starts here
                     h_carry[running[j]] = H[offsets[j + 1] - 1]
+                    if lstm:
+                        c_carry[running[j]] = C[offsets[j + 1] - 1]
         losses[epoch] = total / n_sequences
         progress[0] += 1
     return OK

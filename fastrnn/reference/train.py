@@ -27,6 +27,7 @@ finite, 3 the update would have made a parameter non-finite.
 import numpy as np
 
 from fastrnn._codes import LSTM
+from fastrnn.reference.lstm import lstm_loss_and_grad
 from fastrnn.reference.optim import clip_gradient, optimizer_step
 from fastrnn.reference.rnn import rnn_loss_and_grad
 
@@ -49,6 +50,7 @@ def unflatten(theta, sizes):
 def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                  optimizer, hyper, clip_mode, clip, state, step, losses, progress):
     """Run len(order) epochs of mini-batch training; see the module docstring."""
+    lstm = sizes[0] == LSTM
     d = sizes[2]
     params = unflatten(theta, sizes)
     grad = np.empty_like(theta)
@@ -59,7 +61,8 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
         updates = 0
         for first in range(0, n_sequences, batch_size):
             batch = order[epoch, first:first + batch_size]
-            h = np.zeros((len(batch), d))           # carried across chunks
+            h = np.zeros((len(batch), d))           # carried across chunks,
+            c = np.zeros((len(batch), d))           # and c_t too for an LSTM
             for chunk_start in range(0, lengths[batch].max(), bptt):
                 running = np.flatnonzero(lengths[batch] > chunk_start)
                 seqs = batch[running]
@@ -71,8 +74,14 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                 H = np.empty((len(rows), d))
                 P = np.empty((len(rows), sizes[3]))
                 dh0 = np.empty((len(seqs), d))
-                loss = rnn_loss_and_grad(*params, X[rows], Y[rows], offsets, h[running],
-                                         H, P, *grads, dh0)
+                if lstm:
+                    C = np.empty_like(H)
+                    loss = lstm_loss_and_grad(*params, X[rows], Y[rows], offsets, h[running],
+                                              c[running], H, C, P, *grads, dh0, np.empty_like(dh0))
+                    c[running] = C[offsets[1:] - 1]
+                else:
+                    loss = rnn_loss_and_grad(*params, X[rows], Y[rows], offsets, h[running],
+                                             H, P, *grads, dh0)
                 fault = _check_and_update(theta, grad, loss, optimizer, hyper,
                                           clip_mode, clip, state, step)
                 if fault != OK:

@@ -1,19 +1,173 @@
 """Simple (Elman) RNN as Numba kernels: the twin of ``fastrnn.reference.rnn``
 (same functions, same signatures, same data layout; read that module first).
 
-Loop structure. Sequences are independent, so each is run to its end before
-the next. Every matrix-vector product is written as a sum of scaled columns
-(``out[i] += M[i, j] * v[j]`` with i innermost, over a transposed copy of M),
-so the inner loop runs over contiguous memory and each out[i] is its own
-accumulator: LLVM vectorises it without reassociating any sum, which keeps
-results identical to the uncompiled Python execution of the same code.
+The kernels follow the reference's structure: the input projection
+W_X x_t + b_h and the output layer are computed for every step at once,
+only the recurrence runs step by step, for all sequences still running at
+that step together (sorted longest first, so they are a prefix). The
+products are the explicit loops of ``fastrnn.kernels._linalg``; nothing is
+allocated inside the time loop.
 """
 import math
 
 import numpy as np
 
 from fastrnn._jit import kernel
+from fastrnn.kernels._linalg import add_products, add_products_t
 
+
+@kernel
+def _longest_first(offsets):
+    """Sequence indices sorted by decreasing length (ties: input order), and
+    the number of sequences with more than t steps, for every t."""
+    lengths = offsets[1:] - offsets[:-1]
+    order = np.argsort(-lengths, kind="mergesort")
+    running = np.zeros(lengths.max(), dtype=np.int64)
+    for b in range(lengths.shape[0]):
+        running[:lengths[b]] += 1
+    return order, running
+
+
+@kernel
+def input_projection(X, W_x, b_h, A):
+    """A[n] = W_X x_n + b_h for every row; a token id picks a column of W_X."""
+    for n in range(A.shape[0]):
+        A[n] = b_h
+    if X.ndim == 1:
+        W_xT = np.ascontiguousarray(W_x.T)
+        for n in range(A.shape[0]):
+            a = A[n]
+            col = W_xT[X[n]]
+            for i in range(a.shape[0]):
+                a[i] = a[i] + col[i]
+    else:
+        add_products(X, np.ascontiguousarray(W_x.T), A)
+
+
+@kernel
+def softmax_rows(Z):
+    """Each row of Z becomes softmax(row), stably (largest logit subtracted)."""
+    for n in range(Z.shape[0]):
+        z = Z[n]
+        z_max = z.max()
+        total = 0.0
+        for c in range(z.shape[0]):
+            z[c] = math.exp(z[c] - z_max)
+            total += z[c]
+        for c in range(z.shape[0]):
+            z[c] /= total
+
+
+@kernel
+def rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P):
+    """Forward pass: fill H with every h_t and P with every ŷ_t."""
+    d = W_h.shape[0]
+    order, running = _longest_first(offsets)
+    input_projection(X, W_x, b_h, H)        # W_X x_t + b_h, every step at once
+    W_hT = np.ascontiguousarray(W_h.T)
+    h = np.empty((order.shape[0], d))       # h_{t-1} of the running sequences
+    a = np.empty((order.shape[0], d))
+    for s in range(order.shape[0]):
+        h[s] = h0[order[s]]
+    for t in range(running.shape[0]):
+        n_run = running[t]
+        for s in range(n_run):
+            a[s] = H[offsets[order[s]] + t]
+        add_products(h[:n_run], W_hT, a[:n_run])   # a_t = W_H h_{t-1} + W_X x_t + b_h
+        for s in range(n_run):
+            row = H[offsets[order[s]] + t]
+            for i in range(d):
+                row[i] = math.tanh(a[s, i])         # h_t = tanh(a_t)
+            h[s] = row
+    for n in range(P.shape[0]):
+        P[n] = b_y
+    add_products(H, np.ascontiguousarray(W_y.T), P)  # z_t = W_Y h_t + b_y, every step at once
+    softmax_rows(P)                                  # ŷ_t = softmax(z_t)
+
+
+@kernel
+def cross_entropy(P, Y):
+    """-Σ_t Σ_c y_{t,c} log ŷ_{t,c} summed over all rows (0 · log 0 = 0)."""
+    loss = 0.0
+    for n in range(P.shape[0]):
+        if Y.ndim == 1:
+            loss -= math.log(P[n, Y[n]])
+        else:
+            for c in range(P.shape[1]):
+                if Y[n, c] > 0.0:
+                    loss -= Y[n, c] * math.log(P[n, c])
+    return loss
+
+
+@kernel
+def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
+                      dW_x, dW_h, db_h, dW_y, db_y, dh0):
+    """Forward pass, loss (mean over the B sequences of each one's summed
+    cross-entropy) and backpropagation through time. Fills H, P, every
+    gradient and dh0 = ∂L/∂h0; returns the loss."""
+    rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P)
+    N, d = H.shape
+    B = offsets.shape[0] - 1
+    loss = cross_entropy(P, Y) / B
+
+    # dz_t = ŷ_t - y_t, with the 1/B of the batch mean
+    dZ = P.copy()
+    if Y.ndim == 1:
+        for n in range(N):
+            dZ[n, Y[n]] -= 1.0
+    else:
+        dZ -= Y
+    dZ *= 1.0 / B
+    dW_y[:] = 0.0
+    add_products_t(dZ, H, dW_y)                 # Σ_t dz_t h_tᵀ
+    db_y[:] = 0.0
+    for n in range(N):
+        db_y += dZ[n]                           # Σ_t dz_t
+    dA = np.zeros((N, d))
+    add_products(dZ, W_y, dA)                   # W_Yᵀ dz_t, every step at once
+
+    # Backward through time, the running sequences together; da holds
+    # da_{t+1}, which is 0 until a sequence's last step (δ_{T+1} = 0).
+    order, running = _longest_first(offsets)
+    da = np.zeros((order.shape[0], d))
+    dh = np.empty((order.shape[0], d))
+    for t in range(running.shape[0] - 1, -1, -1):
+        n_run = running[t]
+        for s in range(n_run):
+            dh[s] = dA[offsets[order[s]] + t]
+        add_products(da[:n_run], W_h, dh[:n_run])    # dh_t = W_Yᵀ dz_t + W_Hᵀ da_{t+1}
+        for s in range(n_run):
+            n = offsets[order[s]] + t
+            h, row = H[n], dA[n]
+            for i in range(d):
+                row[i] = dh[s, i] * (1.0 - h[i] * h[i])   # da_t = dh_t ⊙ (1 - h_t²)
+            da[s] = row
+    dh0[:] = 0.0
+    for s in range(order.shape[0]):
+        add_products(da[s:s + 1], W_h, dh0[order[s]:order[s] + 1])   # dh_0 = W_Hᵀ da_1
+
+    dW_h[:] = 0.0
+    for b in range(B):                          # Σ_t da_t h_{t-1}ᵀ: h_0, then the
+        first, end = offsets[b], offsets[b + 1]  # sequence's own rows shifted by one
+        add_products_t(dA[first:first + 1], h0[b:b + 1], dW_h)
+        add_products_t(dA[first + 1:end], H[first:end - 1], dW_h)
+    db_h[:] = 0.0
+    for n in range(N):
+        db_h += dA[n]                           # Σ_t da_t
+    if X.ndim == 1:                             # Σ_t da_t x_tᵀ: a one-hot x_t adds
+        dW_xT = np.zeros((dW_x.shape[1], d))    # da_t to column x_t of dW_X
+        for n in range(N):
+            col, row = dW_xT[X[n]], dA[n]
+            for i in range(d):
+                col[i] = col[i] + row[i]
+        dW_x[:] = dW_xT.T
+    else:
+        dW_x[:] = 0.0
+        add_products_t(dA, X, dW_x)
+    return loss
+
+
+# Per-step helpers of the LSTM kernels (fastrnn.kernels.lstm).
 
 @kernel
 def _add_input(X, n, W_xT, out):
@@ -62,27 +216,6 @@ def _softmax_output(W_yT, b_y, h, p):
 
 
 @kernel
-def rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P):
-    """Forward pass: fill H with every h_t and P with every ŷ_t."""
-    d = W_h.shape[0]
-    W_xT = np.ascontiguousarray(W_x.T)
-    W_hT = np.ascontiguousarray(W_h.T)
-    W_yT = np.ascontiguousarray(W_y.T)
-    for b in range(offsets.shape[0] - 1):
-        h_prev = h0[b]
-        for n in range(offsets[b], offsets[b + 1]):
-            h = H[n]
-            for i in range(d):
-                h[i] = b_h[i]
-            _add_input(X, n, W_xT, h)        # W_X x_t + b_h
-            _add_matvec(W_hT, h_prev, h)     # a_t = W_H h_{t-1} + W_X x_t + b_h
-            for i in range(d):
-                h[i] = math.tanh(h[i])       # h_t = tanh(a_t)
-            _softmax_output(W_yT, b_y, h, P[n])
-            h_prev = h
-
-
-@kernel
 def _cross_entropy_row(P, Y, n):
     """-Σ_c y_{n,c} log ŷ_{n,c} for one row (0 · log 0 counts as 0)."""
     if Y.ndim == 1:
@@ -118,61 +251,3 @@ def _add_outer(da, v, dW):
             row[j] += da_i * v[j]
 
 
-@kernel
-def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
-                      dW_x, dW_h, db_h, dW_y, db_y, dh0):
-    """Forward pass, loss (mean over the B sequences of each one's summed
-    cross-entropy) and backpropagation through time. Fills H, P, every
-    gradient and dh0 = ∂L/∂h0; returns the loss."""
-    rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P)
-    d = W_h.shape[0]
-    m = W_y.shape[0]
-    B = offsets.shape[0] - 1
-    scale = 1.0 / B
-
-    dW_h[:] = 0.0
-    db_h[:] = 0.0
-    dW_y[:] = 0.0
-    db_y[:] = 0.0
-    # Token ids add da_t to one column of dW_X: collect them as rows of
-    # dW_Xᵀ (contiguous) and transpose once at the end.
-    if X.ndim == 1:
-        dW_xT = np.zeros((W_x.shape[1], d))
-    else:
-        dW_xT = np.zeros((0, d))
-        dW_x[:] = 0.0
-    dz = np.empty(m)
-    dh = np.empty(d)
-    da = np.empty(d)
-
-    loss = 0.0
-    for b in range(B):
-        first, last = offsets[b], offsets[b + 1] - 1
-        da[:] = 0.0                          # δ_{T+1} = 0
-        for n in range(last, first - 1, -1):
-            loss += _cross_entropy_row(P, Y, n)
-            _output_grad_row(P, Y, n, scale, dz)   # dz_t = ŷ_t - y_t
-            h = H[n]
-            _add_outer(dz, h, dW_y)                # dW_Y += dz_t h_tᵀ
-            for c in range(m):
-                db_y[c] += dz[c]                   # db_y += dz_t
-            dh[:] = 0.0
-            _add_matvec(W_y, dz, dh)               # W_Yᵀ dz_t
-            _add_matvec(W_h, da, dh)               # + W_Hᵀ da_{t+1}
-            for i in range(d):
-                da[i] = dh[i] * (1.0 - h[i] * h[i])  # da_t = dh_t ⊙ (1 - h_t²)
-            h_prev = h0[b] if n == first else H[n - 1]
-            _add_outer(da, h_prev, dW_h)           # dW_H += da_t h_{t-1}ᵀ
-            for i in range(d):
-                db_h[i] += da[i]                   # db_h += da_t
-            if X.ndim == 1:                        # dW_X += da_t x_tᵀ
-                row = dW_xT[X[n]]
-                for i in range(d):
-                    row[i] += da[i]
-            else:
-                _add_outer(da, X[n], dW_x)
-        dh0[b, :] = 0.0
-        _add_matvec(W_h, da, dh0[b])               # dh_0 = W_Hᵀ da_1
-    if X.ndim == 1:
-        dW_x[:] = dW_xT.T
-    return loss * scale

@@ -235,9 +235,7 @@ class FastRNN:
         with _DeferredInterrupt() as interrupt:
             while done < self.epochs and not interrupt.hit:
                 block = min(block, self.epochs - done)
-                order = np.empty((block, n_sequences), dtype=np.int64)
-                for e in range(block):
-                    order[e] = rng.permutation(n_sequences) if self.shuffle else np.arange(n_sequences)
+                order = _epoch_orders(rng, block, n_sequences, self.shuffle)
                 progress[:] = 0
                 start = time.perf_counter()
                 fault = train.train_epochs(theta, *args, order, *options, state, step,
@@ -425,6 +423,17 @@ class FastRNN:
         model.loss_curve_ = [float(v) for v in loss_curve]
         model._optimizer_state = None
         return model
+
+
+def _epoch_orders(rng, n_epochs, n_sequences, shuffle):
+    """The order of the sequences in each of n_epochs epochs, (n_epochs, S).
+
+    Shuffled orders are the argsort of uniform draws taken row by row, so
+    the random stream is consumed the same way however the epochs are cut
+    into blocks: a fit gives the same result whatever its blocks were."""
+    if not shuffle or n_sequences == 1:
+        return np.broadcast_to(np.arange(n_sequences), (n_epochs, n_sequences)).copy()
+    return np.argsort(rng.random((n_epochs, n_sequences)), axis=1, kind="stable")
 
 
 def _check_positive_float(value, name):

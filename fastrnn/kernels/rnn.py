@@ -20,11 +20,18 @@ from fastrnn.kernels._linalg import add_products, add_products_t
 def _longest_first(offsets):
     """Sequence indices sorted by decreasing length (ties: input order), and
     the number of sequences with more than t steps, for every t."""
-    lengths = offsets[1:] - offsets[:-1]
-    order = np.argsort(-lengths, kind="mergesort")
-    running = np.zeros(lengths.max(), dtype=np.int64)
-    for b in range(lengths.shape[0]):
-        running[:lengths[b]] += 1
+    B = offsets.shape[0] - 1
+    longest, shortest = 0, offsets[1] - offsets[0]
+    for b in range(B):
+        longest = max(longest, offsets[b + 1] - offsets[b])
+        shortest = min(shortest, offsets[b + 1] - offsets[b])
+    if shortest == longest:                  # the usual case: nothing to sort
+        order = np.arange(B)
+    else:
+        order = np.argsort(offsets[:-1] - offsets[1:], kind="mergesort")
+    running = np.zeros(longest, dtype=np.int64)
+    for b in range(B):
+        running[:offsets[b + 1] - offsets[b]] += 1
     return order, running
 
 

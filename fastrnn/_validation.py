@@ -73,8 +73,14 @@ def as_real_array(value, name):
     return array
 
 
+def _writeable(array):
+    """A read-only array is a different type to Numba, which would compile
+    every kernel again for it (seconds); the copy costs microseconds."""
+    return array if array.flags.writeable else array.copy()
+
+
 def _as_float64(array, name):
-    out = np.ascontiguousarray(array, dtype=np.float64)
+    out = _writeable(np.ascontiguousarray(array, dtype=np.float64))
     if not np.isfinite(out).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
         raise ValueError(f"{name}: expected finite numbers, found {out[bad]} at index {bad}")
@@ -92,7 +98,7 @@ def _as_ids(array, n_classes, name, what):
             where = tuple(int(i) for i in np.argwhere(array == bad)[0])
             raise ValueError(f"{name}: {what} must lie in [0, {n_classes - 1}], "
                              f"found {bad} at index {where}")
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return _writeable(np.ascontiguousarray(array, dtype=np.int64))
 
 
 def check_positive_int(value, name):
@@ -143,7 +149,8 @@ def check_params(params, name="params"):
 def _one_hot_warning(array, n_inputs, name):
     """Integer arrays are token ids; one-hot rows stored as integers are the
     classic way to get that wrong, and they would silently train on garbage."""
-    if array.ndim == 2 and array.shape[1] == n_inputs and array.size and \
+    # k >= 3: with two symbols, rows like [0, 1] are as likely to be real ids.
+    if array.ndim == 2 and array.shape[1] == n_inputs >= 3 and array.size and \
             ((array == 0) | (array == 1)).all() and (array.sum(axis=1) == 1).all():
         warnings.warn(f"{name}: an integer array of shape {array.shape} whose rows look one-hot; "
                       f"integer arrays are read as token ids ({array.shape[0]} sequences of "
@@ -299,6 +306,19 @@ def check_state(state, seqs, n_hidden, name="h0"):
     if array.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
     return _as_float64(array, name).reshape(B, n_hidden)
+
+
+def check_lstm_state(state, seqs, n_hidden):
+    """An LSTM's initial state, as PyTorch takes it: None (zeros), or a tuple
+    ``(h0, c0)`` of states each shaped as :func:`check_state` expects (either
+    may be None). Returns the two as (B, d) arrays."""
+    if state is None:
+        state = (None, None)
+    if not isinstance(state, tuple) or len(state) != 2:
+        raise TypeError(f"h0: an LSTM's initial state is None or a tuple (h0, c0) of the hidden "
+                        f"and cell states (either may be None), got {_describe(state)}")
+    h0, c0 = state
+    return check_state(h0, seqs, n_hidden, "h0"), check_state(c0, seqs, n_hidden, "c0")
 
 
 def unpack_steps(packed, seqs):

@@ -14,6 +14,7 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import add_products, add_products_t
+from fastrnn.kernels._math import tanh
 
 
 @kernel
@@ -84,7 +85,7 @@ def rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P):
         for s in range(n_run):
             row = H[offsets[order[s]] + t]
             for i in range(d):
-                row[i] = math.tanh(a[s, i])         # h_t = tanh(a_t)
+                row[i] = tanh(a[s, i])              # h_t = tanh(a_t)
             h[s] = row
     for n in range(P.shape[0]):
         P[n] = b_y

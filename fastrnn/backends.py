@@ -1,11 +1,15 @@
 """Choosing between the two twins of every kernel."""
+from fastrnn.kernels import lstm as _numba_lstm
 from fastrnn.kernels import rnn as _numba_rnn
+from fastrnn.reference import lstm as _numpy_lstm
 from fastrnn.reference import rnn as _numpy_rnn
 
 BACKENDS = ("numba", "numpy")
 _MODULES = {
     ("numba", "rnn"): _numba_rnn,
     ("numpy", "rnn"): _numpy_rnn,
+    ("numba", "lstm"): _numba_lstm,
+    ("numpy", "lstm"): _numpy_lstm,
 }
 
 

@@ -7,8 +7,8 @@ reference. Inputs are never modified.
 """
 import numpy as np
 
-from fastrnn._validation import (check_inputs, check_params, check_state, check_targets,
-                                 unpack_state, unpack_steps)
+from fastrnn._validation import (PARAM_KEYS, check_inputs, check_lstm_state, check_params,
+                                 check_state, check_targets, unpack_state, unpack_steps)
 from fastrnn.backends import cell_module
 
 
@@ -22,20 +22,27 @@ def forward(params, X, h0=None, backend="numba", return_hidden=False):
         a batch: float (B, T, k) or int (B, T); or a list of such sequences
         of any lengths. Integer arrays are always token ids.
     h0 : initial hidden state, (d,) for one sequence, (B, d) otherwise;
-        zeros when None.
+        zeros when None. For an LSTM (as in PyTorch): None or a tuple
+        ``(h0, c0)`` of the initial hidden and cell states, each shaped as
+        above, either of them None for zeros.
     backend : "numba" (compiled kernels) or "numpy" (the reference).
-    return_hidden : also return every h_t.
+    return_hidden : also return every h_t (for an LSTM, every h_t and c_t).
 
     Returns
     -------
     probs : ŷ_t for every step, shaped like X's steps with a trailing m:
         (T, m), (B, T, m), or a list of (T_b, m).
-    h_last : the last hidden state of each sequence, (d,) or (B, d).
+    h_last : the last hidden state of each sequence, (d,) or (B, d); for an
+        LSTM the tuple ``(h_last, c_last)`` with the last cell states too,
+        ready to be passed back as the next call's ``h0``.
     hidden : only with ``return_hidden``: every h_t, (T, d), (B, T, d) or a
-        list of (T_b, d).
+        list of (T_b, d); for an LSTM the tuple ``(hidden, cells)`` with
+        every c_t shaped the same way.
     """
     net = check_params(params)
     seqs = check_inputs(X, net.n_inputs)
+    if net.cell == "lstm":
+        return _forward_lstm(net, seqs, h0, backend, return_hidden)
     h0 = check_state(h0, seqs, net.n_hidden)
     impl = cell_module(backend, net.cell)
     N = len(seqs.data)
@@ -65,10 +72,14 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False):
     ``params``; with ``return_dh0=True``, ``(loss, grads, dh0)`` where
     ``dh0 = ∂loss/∂h0`` is shaped like h0 ((d,) or (B, d)): what truncated
     BPTT across chunks needs to pass the gradient into the previous chunk.
+    For an LSTM the third element is the tuple ``(dh0, dc0)``, with
+    ``dc0 = ∂loss/∂c0`` shaped the same way.
     """
     net = check_params(params)
     seqs = check_inputs(X, net.n_inputs)
     Y = check_targets(y, seqs, net.n_outputs)
+    if net.cell == "lstm":
+        return _loss_and_grad_lstm(net, seqs, Y, h0, backend, return_dh0)
     h0 = check_state(h0, seqs, net.n_hidden)
     impl = cell_module(backend, net.cell)
     N = len(seqs.data)
@@ -82,4 +93,39 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False):
     loss = float(loss)
     if return_dh0:
         return loss, grads, unpack_state(dh0, seqs)
+    return loss, grads
+
+
+def _forward_lstm(net, seqs, state, backend, return_hidden):
+    """:func:`forward` for an LSTM: the state is the pair (h, c)."""
+    h0, c0 = check_lstm_state(state, seqs, net.n_hidden)
+    impl = cell_module(backend, net.cell)
+    N = len(seqs.data)
+    H = np.empty((N, net.n_hidden))
+    C = np.empty((N, net.n_hidden))
+    P = np.empty((N, net.n_outputs))
+    impl.lstm_forward(*net.arrays, seqs.data, seqs.offsets, h0, c0, H, C, P)
+    last = seqs.offsets[1:] - 1
+    out = (unpack_steps(P, seqs), (unpack_state(H[last], seqs), unpack_state(C[last], seqs)))
+    if return_hidden:
+        out += ((unpack_steps(H, seqs), unpack_steps(C, seqs)),)
+    return out
+
+
+def _loss_and_grad_lstm(net, seqs, Y, state, backend, return_dh0):
+    """:func:`loss_and_grad` for an LSTM: the state is the pair (h, c)."""
+    h0, c0 = check_lstm_state(state, seqs, net.n_hidden)
+    impl = cell_module(backend, net.cell)
+    N = len(seqs.data)
+    H = np.empty((N, net.n_hidden))
+    C = np.empty((N, net.n_hidden))
+    P = np.empty((N, net.n_outputs))
+    grads = {key: np.empty_like(value) for key, value in net.params.items()}
+    dh0 = np.empty_like(h0)
+    dc0 = np.empty_like(c0)
+    loss = impl.lstm_loss_and_grad(*net.arrays, seqs.data, Y, seqs.offsets, h0, c0, H, C, P,
+                                   *(grads[key] for key in PARAM_KEYS), dh0, dc0)
+    loss = float(loss)
+    if return_dh0:
+        return loss, grads, (unpack_state(dh0, seqs), unpack_state(dc0, seqs))
     return loss, grads

@@ -1,4 +1,4 @@
-"""tanh and the logistic sigmoid as plain arithmetic that LLVM vectorises.
+"""tanh, the logistic sigmoid and exp as plain arithmetic that LLVM vectorises.
 
 The C library's tanh is a scalar call (about 20 ns, the largest single cost
 of a forward pass measured on this project's machines); written as straight
@@ -12,6 +12,10 @@ also the same on every machine: it depends on no C library.
                   exact power of two for 2^n. For |x| ≥ 20, tanh x = ±1 in
                   float64, so y is capped at 40.
 """
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from fastrnn._jit import kernel
 
 _LN2_HI = 6.93147180369123816490e-01     # ln 2 split in two so n·ln2 is exact
@@ -20,10 +24,8 @@ _INV_LN2 = 1.44269504088896338700e+00
 
 
 @kernel(inline=True)
-def _exp_reduced(y):
-    """e^y for 0 ≤ y ≤ 40."""
-    n = int(y * _INV_LN2 + 0.5)
-    r = (y - n * _LN2_HI) - n * _LN2_LO
+def _exp_taylor(r):
+    """e^r for |r| ≤ ln2/2, to a unit in the last place."""
     p = 1.0 / 6227020800.0                # Taylor coefficients 1/13! ... 1/0!
     p = p * r + 1.0 / 479001600.0
     p = p * r + 1.0 / 39916800.0
@@ -37,8 +39,35 @@ def _exp_reduced(y):
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
     p = p * r + 1.0
-    p = p * r + 1.0
-    return p * float(1 << n)
+    return p * r + 1.0
+
+
+@kernel(inline=True)
+def _exp_reduced(y):
+    """e^y for 0 ≤ y ≤ 40."""
+    n = int(y * _INV_LN2 + 0.5)
+    return _exp_taylor((y - n * _LN2_HI) - n * _LN2_LO) * float(1 << n)
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE 754 bit pattern is the int64 ``bits``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@kernel(inline=True)
+def exp_nonpositive(y):
+    """e^y for y ≤ 0 (softmax's shifted logits), vectorisable; 0 below
+    about -745, where e^y is below the smallest float64.
+
+    The power of two is built from its bits, 2^(n+54) times 2^-54, so a
+    result in the subnormal range is rounded once, correctly."""
+    y = max(y, -746.0)
+    n = int(y * _INV_LN2 - 0.5)               # round to nearest, y ≤ 0
+    p = _exp_taylor((y - n * _LN2_HI) - n * _LN2_LO)
+    return (p * _float_from_bits((n + 54 + 1023) << 52)) * 5.551115123125783e-17
 
 
 @kernel(inline=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import add_products, add_products_t
-from fastrnn.kernels._math import tanh
+from fastrnn.kernels._math import exp_nonpositive, tanh
 
 
 @kernel
@@ -58,9 +58,10 @@ def softmax_rows(Z):
     for n in range(Z.shape[0]):
         z = Z[n]
         z_max = z.max()
+        for c in range(z.shape[0]):
+            z[c] = exp_nonpositive(z[c] - z_max)
         total = 0.0
         for c in range(z.shape[0]):
-            z[c] = math.exp(z[c] - z_max)
             total += z[c]
         for c in range(z.shape[0]):
             z[c] /= total

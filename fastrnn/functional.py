@@ -4,11 +4,18 @@ Both functions validate everything first (see ``fastrnn._validation``),
 then call the same-named function of the chosen backend:
 ``backend="numba"`` the compiled kernels, ``backend="numpy"`` the readable
 reference. Inputs are never modified.
+
+The twins of the two cells take the same arguments but for the state: the
+simple RNN carries h (``rnn_forward(..., h0, H, P)``), the LSTM carries h
+and c (``lstm_forward(..., h0, c0, H, C, P)``). Here a state is therefore a
+tuple of (B, d) arrays, (h,) or (h, c), spliced into the twin's arguments.
 """
 import numpy as np
 
-from fastrnn._validation import (PARAM_KEYS, check_inputs, check_lstm_state, check_params,
-                                 check_state, check_targets, unpack_state, unpack_steps)
+from fastrnn._parallel import chunk_bounds, run_chunks
+from fastrnn._validation import (GATES, PARAM_KEYS, check_inputs, check_lstm_state,
+                                 check_params, check_state, check_targets, unpack_state,
+                                 unpack_steps)
 from fastrnn.backends import cell_module
 
 
@@ -41,18 +48,24 @@ def forward(params, X, h0=None, backend="numba", return_hidden=False):
     """
     net = check_params(params)
     seqs = check_inputs(X, net.n_inputs)
-    if net.cell == "lstm":
-        return _forward_lstm(net, seqs, h0, backend, return_hidden)
-    h0 = check_state(h0, seqs, net.n_hidden)
+    states0 = _check_states(h0, net, seqs)
     impl = cell_module(backend, net.cell)
+    run = getattr(impl, f"{net.cell}_forward")
     N = len(seqs.data)
-    H = np.empty((N, net.n_hidden))
+    S = tuple(np.empty((N, net.n_hidden)) for _ in states0)
     P = np.empty((N, net.n_outputs))
-    impl.rnn_forward(*net.arrays, seqs.data, seqs.offsets, h0, H, P)
-    h_last = H[seqs.offsets[1:] - 1]
-    out = (unpack_steps(P, seqs), unpack_state(h_last, seqs))
+
+    def chunk(data, offsets, rows, seqs_slice, grads):
+        run(*net.arrays, data[rows], offsets, *(s[seqs_slice] for s in states0),
+            *(s[rows] for s in S), P[rows])
+        return 0.0
+
+    _in_chunks(chunk, net, seqs, backend)
+    last = seqs.offsets[1:] - 1
+    out = (unpack_steps(P, seqs), _state_out(tuple(s[last] for s in S), net, seqs))
     if return_hidden:
-        out += (unpack_steps(H, seqs),)
+        hidden = tuple(unpack_steps(s, seqs) for s in S)
+        out += (hidden[0] if net.cell == "rnn" else hidden,)
     return out
 
 
@@ -78,54 +91,73 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False):
     net = check_params(params)
     seqs = check_inputs(X, net.n_inputs)
     Y = check_targets(y, seqs, net.n_outputs)
+    states0 = _check_states(h0, net, seqs)
+    impl = cell_module(backend, net.cell)
+    run = getattr(impl, f"{net.cell}_loss_and_grad")
+    N = len(seqs.data)
+    S = tuple(np.empty((N, net.n_hidden)) for _ in states0)
+    P = np.empty((N, net.n_outputs))
+    dstates0 = tuple(np.empty_like(s) for s in states0)
+
+    def chunk(data, offsets, rows, seqs_slice, grads, Y=Y):
+        return run(*net.arrays, data[rows], Y[rows], offsets,
+                   *(s[seqs_slice] for s in states0), *(s[rows] for s in S), P[rows],
+                   *grads, *(ds[seqs_slice] for ds in dstates0))
+
+    loss, grads = _in_chunks(chunk, net, seqs, backend, dstates0)
+    grads = dict(zip(PARAM_KEYS, grads))
+    if return_dh0:
+        return loss, grads, _state_out(dstates0, net, seqs)
+    return loss, grads
+
+
+def _check_states(h0, net, seqs):
+    """The initial state as a tuple of (B, d) arrays: (h0,) or (h0, c0)."""
     if net.cell == "lstm":
-        return _loss_and_grad_lstm(net, seqs, Y, h0, backend, return_dh0)
-    h0 = check_state(h0, seqs, net.n_hidden)
-    impl = cell_module(backend, net.cell)
-    N = len(seqs.data)
-    H = np.empty((N, net.n_hidden))
-    P = np.empty((N, net.n_outputs))
-    grads = {key: np.empty_like(value) for key, value in net.params.items()}
-    dh0 = np.empty_like(h0)
-    loss = impl.rnn_loss_and_grad(*net.arrays, seqs.data, Y, seqs.offsets, h0, H, P,
-                                  *(grads[key] for key in ("W_x", "W_h", "b_h", "W_y", "b_y")),
-                                  dh0)
-    loss = float(loss)
-    if return_dh0:
-        return loss, grads, unpack_state(dh0, seqs)
-    return loss, grads
+        return check_lstm_state(h0, seqs, net.n_hidden)
+    return (check_state(h0, seqs, net.n_hidden),)
 
 
-def _forward_lstm(net, seqs, state, backend, return_hidden):
-    """:func:`forward` for an LSTM: the state is the pair (h, c)."""
-    h0, c0 = check_lstm_state(state, seqs, net.n_hidden)
-    impl = cell_module(backend, net.cell)
-    N = len(seqs.data)
-    H = np.empty((N, net.n_hidden))
-    C = np.empty((N, net.n_hidden))
-    P = np.empty((N, net.n_outputs))
-    impl.lstm_forward(*net.arrays, seqs.data, seqs.offsets, h0, c0, H, C, P)
-    last = seqs.offsets[1:] - 1
-    out = (unpack_steps(P, seqs), (unpack_state(H[last], seqs), unpack_state(C[last], seqs)))
-    if return_hidden:
-        out += ((unpack_steps(H, seqs), unpack_steps(C, seqs)),)
-    return out
+def _state_out(states, net, seqs):
+    """Per-sequence states as the caller gave them: h, or (h, c) for an LSTM."""
+    states = tuple(unpack_state(s, seqs) for s in states)
+    return states[0] if net.cell == "rnn" else states
 
 
-def _loss_and_grad_lstm(net, seqs, Y, state, backend, return_dh0):
-    """:func:`loss_and_grad` for an LSTM: the state is the pair (h, c)."""
-    h0, c0 = check_lstm_state(state, seqs, net.n_hidden)
-    impl = cell_module(backend, net.cell)
-    N = len(seqs.data)
-    H = np.empty((N, net.n_hidden))
-    C = np.empty((N, net.n_hidden))
-    P = np.empty((N, net.n_outputs))
-    grads = {key: np.empty_like(value) for key, value in net.params.items()}
-    dh0 = np.empty_like(h0)
-    dc0 = np.empty_like(c0)
-    loss = impl.lstm_loss_and_grad(*net.arrays, seqs.data, Y, seqs.offsets, h0, c0, H, C, P,
-                                   *(grads[key] for key in PARAM_KEYS), dh0, dc0)
-    loss = float(loss)
-    if return_dh0:
-        return loss, grads, (unpack_state(dh0, seqs), unpack_state(dc0, seqs))
-    return loss, grads
+def _in_chunks(chunk, net, seqs, backend, dstates0=None):
+    """Run ``chunk`` over the batch cut into independent chunks of whole
+    sequences (see ``fastrnn._parallel``), on several threads for the
+    compiled kernels; the reference runs whole, on NumPy's own threads.
+
+    Each chunk's twin returns the mean loss over its own B_c sequences and
+    gradients carrying 1/B_c; weighting them by B_c/B and adding them in
+    chunk order gives the batch's loss and gradients. Without ``dstates0``
+    there are no gradients (a forward pass)."""
+    offsets = seqs.offsets
+    B = seqs.n_sequences
+    gates = GATES[net.cell]
+    work = net.n_hidden * (gates * (net.n_hidden + net.n_inputs) + net.n_outputs)
+    bounds = chunk_bounds(B, len(seqs.data), work) if backend == "numba" else np.array([0, B])
+    n_chunks = len(bounds) - 1
+    grads = [[np.empty_like(net.params[key]) for key in PARAM_KEYS] if dstates0 is not None
+             else None for _ in range(n_chunks)]
+
+    def task(c):
+        b0, b1 = bounds[c], bounds[c + 1]
+        r0, r1 = offsets[b0], offsets[b1]
+        return chunk(seqs.data, offsets[b0:b1 + 1] - r0, slice(r0, r1), slice(b0, b1), grads[c])
+
+    losses = run_chunks(task, n_chunks)
+    if n_chunks == 1 or dstates0 is None:
+        return float(losses[0]), grads[0]
+    weights = np.diff(bounds) / B
+    total = grads[0]
+    for g in total:
+        g *= weights[0]
+    for c in range(1, n_chunks):
+        for g, g_c in zip(total, grads[c]):
+            g += weights[c] * g_c
+    for ds in dstates0:
+        for c in range(n_chunks):
+            ds[bounds[c]:bounds[c + 1]] *= weights[c]
+    return float(sum(w * loss for w, loss in zip(weights, losses))), total

@@ -18,19 +18,12 @@ projection of every step needs the (N, 4d) buffer anyway) and would cost a
 second 4d × d product per step (measured on a per-step variant of these
 kernels: ``lstm_loss_and_grad`` 45% slower at d = 100).
 """
-import math
-
 import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import add_products, add_products_t
+from fastrnn.kernels._math import sigmoid, tanh
 from fastrnn.kernels.rnn import _longest_first, cross_entropy, input_projection, softmax_rows
-
-
-@kernel
-def _sigmoid(x):
-    """σ(x) = ½(1 + tanh(x/2)): never overflows."""
-    return 0.5 * (1.0 + math.tanh(0.5 * x))
 
 
 @kernel
@@ -55,12 +48,12 @@ def _forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, c0, H, C, P, G):
             n = offsets[order[s]] + t
             gate, h_t, c_t = G[n], H[n], C[n]
             for i in range(d):
-                f_t = _sigmoid(a[s, i])
-                i_t = _sigmoid(a[s, d + i])
-                o_t = _sigmoid(a[s, 2 * d + i])
-                g_t = math.tanh(a[s, 3 * d + i])
+                f_t = sigmoid(a[s, i])
+                i_t = sigmoid(a[s, d + i])
+                o_t = sigmoid(a[s, 2 * d + i])
+                g_t = tanh(a[s, 3 * d + i])
                 c_t[i] = f_t * c[s, i] + i_t * g_t  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                h_t[i] = o_t * math.tanh(c_t[i])    # h_t = o_t ⊙ tanh(c_t)
+                h_t[i] = o_t * tanh(c_t[i])    # h_t = o_t ⊙ tanh(c_t)
                 gate[i] = f_t
                 gate[d + i] = i_t
                 gate[2 * d + i] = o_t
@@ -133,7 +126,7 @@ def lstm_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, c0, H, C, P,
                 i_t = gate[d + i]
                 o_t = gate[2 * d + i]
                 g_t = gate[3 * d + i]
-                tanh_c = math.tanh(C[n, i])
+                tanh_c = tanh(C[n, i])
                 # h_t = o_t ⊙ tanh(c_t);  c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
                 dc_t = dh[s, i] * o_t * (1.0 - tanh_c * tanh_c) + dc[s, i]
                 # through σ' = σ(1 - σ) and tanh' = 1 - tanh², stacked f, i, o, g

@@ -55,6 +55,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
     params = unflatten(theta, sizes)
     grad = np.empty_like(theta)
     grads = unflatten(grad, sizes)
+    previous = np.empty_like(theta)
     n_sequences = order.shape[1]
     for epoch in range(order.shape[0]):
         total = 0.0
@@ -83,7 +84,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                     loss = rnn_loss_and_grad(*params, X[rows], Y[rows], offsets, h[running],
                                              H, P, *grads, dh0)
                 fault = _check_and_update(theta, grad, loss, optimizer, hyper,
-                                          clip_mode, clip, state, step)
+                                          clip_mode, clip, state, step, previous)
                 if fault != OK:
                     progress[1] = updates
                     return fault
@@ -95,13 +96,14 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
     return OK
 
 
-def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step):
+def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
+                      previous):
     """Clip, then update unless the loss, the gradient or the result is not finite."""
     if not np.isfinite(loss):
         return LOSS_NOT_FINITE
     if not np.isfinite(clip_gradient(grad, clip_mode, clip)):
         return GRAD_NOT_FINITE
-    previous = theta.copy()
+    previous[:] = theta
     optimizer_step(theta, grad, optimizer, hyper, state, step)
     if not np.isfinite(theta).all():
         theta[:] = previous

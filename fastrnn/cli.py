@@ -1,34 +1,201 @@
-"""The ``fastrnn`` command (also ``python -m fastrnn``)."""
+"""The ``fastrnn`` command (also ``python -m fastrnn``).
+
+    fastrnn demo      the assignment of the lecture notes (what a bare `fastrnn` runs)
+    fastrnn train     a character-level language model (min-char-rnn's job)
+    fastrnn sample    text from a model saved by `fastrnn train`
+    fastrnn bench     the kernels against the NumPy reference and PyTorch
+
+A user's mistake (a missing file, a bad option value, ...) ends the command
+with one line ``fastrnn: error: ...`` on stderr and a non-zero exit code:
+2 for a bad command line, 1 for anything else, 130 after Ctrl-C.
+"""
 import argparse
+import functools
+import os
 import sys
+import textwrap
 
 from fastrnn import __version__
+from fastrnn._cliutil import CLIError, non_negative_int, positive_float, positive_int, seed
+
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+CELLS = ("rnn", "lstm")
 
 
-def _demo(args):
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"fastrnn: error: {message} (see: {self.prog} --help)\n")
+
+
+def _demo(args, out):
     from fastrnn.demo import run_assignment
-    worst = run_assignment(seed=args.seed)
+    worst = run_assignment(seed=args.seed, out=out)
     return 0 if worst <= 1e-12 else 1
 
 
+def _train(args, out):
+    from fastrnn._charlm import train
+    return train(args, out)
+
+
+def _sample(args, out):
+    from fastrnn._charlm import sample
+    return sample(args, out)
+
+
+def _bench(args, out):
+    from fastrnn._bench import run
+    return run(args, out)
+
+
+def _text(*paragraphs):
+    """Help text: each paragraph filled to 79 columns; one of several lines
+    (a list, examples) is kept as written."""
+    return "\n\n".join(p if "\n" in p else textwrap.fill(p, 79) for p in paragraphs)
+
+
+COMMANDS = """\
+  demo     the assignment of the lecture notes, step by step (the default)
+  train    train a character-level language model on a text
+  sample   generate text from a model saved by `fastrnn train`
+  bench    time the kernels against the NumPy reference (and PyTorch)"""
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="fastrnn", description="Fast recurrent neural networks on the CPU.")
+    from fastrnn.cases import CASES
+
+    formatter = functools.partial(argparse.RawDescriptionHelpFormatter, max_help_position=28)
+    parser = _Parser(
+        prog="fastrnn", formatter_class=formatter,
+        usage="fastrnn [-h] [--version] [COMMAND] ...",
+        description=_text("Fast recurrent neural networks on the CPU.", "commands:\n" + COMMANDS,
+                          "Without a command, `fastrnn` runs `fastrnn demo`. "
+                          "`fastrnn COMMAND --help` tells more about each."))
     parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="the assignment of the lecture notes, step by step "
-                                       "(what a bare `fastrnn` runs)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
+
+    demo = sub.add_parser(
+        "demo", prog="fastrnn demo", formatter_class=formatter,
+        help="the assignment of the lecture notes, step by step (what a bare `fastrnn` runs)",
+        description=_text(
+            "The assignment of the lecture notes: a simple RNN with k=4 inputs, d=3 hidden units, "
+            "T=3 steps. Prints the inputs and targets, every h_t and y^_t, the loss and every "
+            "gradient, and how far the Numba kernels and the NumPy reference are apart; then "
+            "trains FastRNN(n_hidden=3) until it predicts the shifted sequence [1 2 3], and "
+            "times that training on both backends."))
+    demo.add_argument("--seed", type=seed, default=0, metavar="N",
+                      help="seed of the initial weights (default: 0)")
     demo.set_defaults(func=_demo)
+
+    train = sub.add_parser(
+        "train", prog="fastrnn train", formatter_class=formatter,
+        help="train a character-level language model on a text",
+        description=_text(
+            "Train a character-level language model (the job of min-char-rnn): the network reads "
+            "the text one character at a time and learns to predict the next one. Prints the "
+            "loss per character and the speed as it goes, a sample of generated text every so "
+            "often, and saves the model at the end (also when stopped with Ctrl-C)."),
+        epilog="examples:\n"
+               "  fastrnn train                        # the default text, 100 epochs\n"
+               "  fastrnn train input.txt --cell lstm --epochs 20 --out shakespeare.npz\n"
+               "  fastrnn sample model.npz --start 'Beautiful' --temperature 0.7")
+    train.add_argument("text_file", nargs="?", metavar="TEXT_FILE",
+                       help="a UTF-8 text file (default: the Zen of Python and the docstrings "
+                            "of fastrnn's modules, a few thousand characters that every "
+                            "installation has)")
+    train.add_argument("--cell", choices=CELLS, default="rnn",
+                       help="rnn: the simple RNN (tanh) of the notes; lstm (default: rnn)")
+    train.add_argument("--hidden", type=positive_int, default=100, metavar="N",
+                       help="hidden units (default: 100)")
+    train.add_argument("--bptt", type=positive_int, default=25, metavar="N",
+                       help="characters per truncated-BPTT chunk, one update each (default: 25)")
+    train.add_argument("--epochs", type=positive_int, default=100, metavar="N",
+                       help="passes over the text (default: 100)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adagrad",
+                       help="(default: adagrad)")
+    train.add_argument("--lr", type=positive_float, default=None, metavar="X",
+                       help="learning rate (default: 0.1 for adagrad and sgd, 0.01 for "
+                            "momentum and rmsprop, 0.001 for adam)")
+    train.add_argument("--seed", type=seed, default=0, metavar="N",
+                       help="seed of the initial weights and of the samples (default: 0)")
+    train.add_argument("--out", default="model.npz", metavar="MODEL",
+                       help="where to save the model (default: model.npz)")
+    train.add_argument("--plot", metavar="PNG",
+                       help="also draw the loss curve into this PNG file (needs matplotlib)")
+    train.add_argument("--sample-every", type=non_negative_int, default=None, metavar="N",
+                       help="print a sample of generated text every N epochs; 0: never "
+                            "(default: a fifth of --epochs)")
+    train.set_defaults(func=_train)
+
+    sample = sub.add_parser(
+        "sample", prog="fastrnn sample", formatter_class=formatter,
+        help="generate text from a model saved by `fastrnn train`",
+        description=_text(
+            "Generate text from a character-level model saved by `fastrnn train` (or by "
+            "FastRNN.save, of a model fitted with a CharVocab). Prints the start text, then "
+            "--length generated characters, each drawn from the predicted distribution and fed "
+            "back in."))
+    sample.add_argument("model", metavar="MODEL", help="a model file (.npz)")
+    sample.add_argument("--length", type=positive_int, default=500, metavar="N",
+                        help="characters to generate (default: 500)")
+    sample.add_argument("--temperature", type=positive_float, default=1.0, metavar="T",
+                        help="below 1: more likely characters, more repetitive; above 1: more "
+                             "varied, more mistakes (default: 1.0)")
+    sample.add_argument("--start", metavar="TEXT",
+                        help="text to start from, made of characters the model knows "
+                             "(default: one random character of its vocabulary)")
+    sample.add_argument("--seed", type=seed, default=None, metavar="N",
+                        help="seed of the random draws, for the same text every time "
+                             "(default: different every run)")
+    sample.set_defaults(func=_sample)
+
+    bench = sub.add_parser(
+        "bench", prog="fastrnn bench", formatter_class=formatter,
+        help="time the kernels against the NumPy reference (and PyTorch, if installed)",
+        description=_text(
+            "Time one fastrnn.loss_and_grad call (forward pass and backpropagation through time) "
+            "on named cases: the NumPy reference (backend='numpy') against the Numba kernel "
+            "(backend='numba'), and PyTorch in float32 and float64 on the same network and data "
+            "when torch is installed. Each time is the median of --repeat calls after a warm-up "
+            "call (compilation is not counted).",
+            "cases:\n" + "\n".join(f"  {c.name:<7} {c.about} (k={c.k}, d={c.d}, T={c.T}, B={c.B})"
+                                   for c in CASES.values())))
+    bench.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
+                       metavar="CASE", help="which cases (default: all of them)")
+    bench.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS),
+                       metavar="CELL", help="rnn and/or lstm (default: both)")
+    bench.add_argument("--repeat", type=positive_int, default=10, metavar="N",
+                       help="timed calls per measurement (default: 10)")
+    bench.add_argument("--plot", metavar="PNG",
+                       help="also draw the ratios as a bar chart into this PNG file "
+                            "(needs matplotlib)")
+    bench.set_defaults(func=_bench)
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["demo"] + argv               # a bare `fastrnn` (or `fastrnn --seed 1`) is the demo
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo"] + list(argv or []))
-    return args.func(args)
+    out = functools.partial(print, flush=True)
+    try:
+        return args.func(args, out)
+    except CLIError as exc:
+        sys.stdout.flush()
+        print(f"fastrnn: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("\nfastrnn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`fastrnn sample model.npz | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,193 @@
+"""``fastrnn bench``: the time of one ``fastrnn.loss_and_grad`` call (forward
+pass and BPTT) on the named cases of ``fastrnn.cases``, for the NumPy
+reference and the Numba kernel, and for PyTorch (float32 and float64) on the
+same network and data when torch is importable.
+
+Every time is the median of ``repeat`` calls after one warm-up call, so
+compiling a kernel (or PyTorch's first-call set-up) is never counted.
+"""
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import fastrnn
+from fastrnn._cliutil import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
+                              format_seconds, matplotlib_available)
+from fastrnn.cases import CASES, make_case
+from fastrnn.functional import loss_and_grad
+
+INPUT_NAMES = {"onehot": "one-hot inputs", "ids": "token ids", "dense": "dense random inputs"}
+
+
+def cpu_model():
+    """The CPU's model name: /proc/cpuinfo on Linux, else platform's guess."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    name = line.split(":", 1)[1].strip()
+                    if name:
+                        return name
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _import_torch():
+    """(torch, None) or (None, why not)."""
+    try:
+        import torch
+    except ImportError:
+        return None, "not installed"
+    except Exception as exc:            # a broken installation: say so, bench the rest
+        return None, f"could not be imported ({type(exc).__name__}: {exc})"
+    return torch, None
+
+
+def machine_lines(torch, torch_problem):
+    cores = os.cpu_count() or 1
+    usable = usable_cores()
+    core_text = f"{cores} cores" if usable == cores else f"{cores} cores ({usable} usable)"
+    import numba
+    try:
+        load = os.getloadavg()[0]
+        busy = " (busy: other work is running, the times will be noisy)" if load >= usable else ""
+        core_text += f", load average {load:.2f}{busy}"
+    except (AttributeError, OSError):
+        pass
+    lines = [f"Machine: {cpu_model()}, {core_text}; {platform.system()} {platform.machine()}",
+             f"Software: Python {platform.python_version()}, numpy {np.__version__}, "
+             f"numba {numba.__version__}, fastrnn {fastrnn.__version__}, PyTorch "
+             + (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None
+                else torch_problem)]
+    return lines
+
+
+def median_seconds(func, repeat):
+    """Median time of ``repeat`` calls of func, after one warm-up call."""
+    func()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _torch_step(torch, cell, params, X, y, dtype):
+    """A function running PyTorch's forward + backward of the same network
+    on the same data as ``loss_and_grad(params, X, y)``, and its loss."""
+    from fastrnn.convert import to_torch_state_dict
+    k, d, m = params["W_x"].shape[1], params["W_h"].shape[1], params["W_y"].shape[0]
+    rnn_state, linear_state = to_torch_state_dict(params)
+    module = torch.nn.LSTM if cell == "lstm" else torch.nn.RNN
+    # In the final dtype before the weights are loaded: float64 weights
+    # loaded into float32 modules would be rounded.
+    rnn = module(k, d, batch_first=True).to(dtype)
+    linear = torch.nn.Linear(d, m).to(dtype)
+    rnn.load_state_dict({key: torch.from_numpy(value) for key, value in rnn_state.items()})
+    linear.load_state_dict({key: torch.from_numpy(value) for key, value in linear_state.items()})
+    X = np.asarray(X)
+    if X.dtype.kind in "iu":                 # token ids: torch's RNNs take the one-hot vectors
+        X = np.eye(k)[X]
+    if X.ndim == 2:                          # one sequence: a batch of one
+        X = X[None]
+    inputs = torch.from_numpy(np.ascontiguousarray(X)).to(dtype)
+    targets = torch.from_numpy(np.asarray(y).reshape(-1)).long()
+    batch = inputs.shape[0]
+    parameters = list(rnn.parameters()) + list(linear.parameters())
+
+    def step():
+        for p in parameters:
+            p.grad = None
+        hidden, _ = rnn(inputs)
+        logits = linear(hidden).reshape(-1, m)
+        loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / batch
+        loss.backward()
+        return loss.detach().item()
+
+    return step
+
+
+def _cell_text(seconds):
+    return format_seconds(seconds) if seconds is not None else "-"
+
+
+def run(args, out):
+    if args.plot is not None:
+        check_writable(args.plot, "--plot")
+    plot_possible = args.plot is None or matplotlib_available()
+    torch, torch_problem = _import_torch()
+
+    out(f"fastrnn bench: one call of fastrnn.loss_and_grad (forward pass and backpropagation "
+        f"through time), median of {args.repeat} calls after a warm-up call (compilation is "
+        f"not counted).")
+    for line in machine_lines(torch, torch_problem):
+        out(line)
+    if torch is not None:
+        out("PyTorch: nn.RNN(tanh)/nn.LSTM + nn.Linear + cross_entropy, forward and backward, "
+            "the same weights and data (token ids as one-hot vectors), default threads.")
+    if not plot_possible:
+        out(f"Note: {MATPLOTLIB_MISSING}. The table is printed anyway.")
+    out("ratio = reference time / kernel time.")
+
+    header = (f"  {'cell':<5} {'reference (numpy)':>17}  {'kernel (numba)':>14}  {'ratio':>7}  "
+              f"{'torch float32':>13}  {'torch float64':>13}")
+    rows = []
+    for name in args.cases:
+        case = CASES[name]
+        out("")
+        out(f"{name}: {case.about} (k={case.k}, d={case.d}, T={case.T}, B={case.B}, "
+            f"{INPUT_NAMES.get(case.inputs, case.inputs)})")
+        out(header)
+        for cell in args.cells:
+            params, X, y = make_case(name, cell=cell)
+            row = {"case": name, "cell": cell}
+            row["reference"] = median_seconds(
+                lambda: loss_and_grad(params, X, y, backend="numpy"), args.repeat)
+            with SlowNote("  (compiling the kernels for this input type: the first run only)",
+                          out, after=2.0):
+                loss_and_grad(params, X, y, backend="numba")
+            row["kernel"] = median_seconds(
+                lambda: loss_and_grad(params, X, y, backend="numba"), args.repeat)
+            row["torch32"] = row["torch64"] = None
+            if torch is not None:
+                for key, dtype in (("torch32", torch.float32), ("torch64", torch.float64)):
+                    step = _torch_step(torch, cell, params, X, y, dtype)
+                    row[key] = median_seconds(step, args.repeat)
+                    if key == "torch64":
+                        _check_same_loss(step(), loss_and_grad(params, X, y)[0], name, cell, out)
+            rows.append(row)
+            out(f"  {cell:<5} {_cell_text(row['reference']):>17}  {_cell_text(row['kernel']):>14}"
+                f"  {row['reference'] / row['kernel']:>6.1f}x  {_cell_text(row['torch32']):>13}"
+                f"  {_cell_text(row['torch64']):>13}")
+    if torch is None:
+        out("")
+        out(f"PyTorch: {torch_problem} (pip install torch to compare with it).")
+
+    if args.plot is not None:
+        if not plot_possible:
+            raise CLIError(MATPLOTLIB_MISSING)
+        from fastrnn._plot import plot_bench
+        plot_bench(args.plot, rows, f"{cpu_model()}, {os.cpu_count()} cores")
+        out("")
+        out(f"Saved the chart to {args.plot}")
+    return 0
+
+
+def _check_same_loss(torch_loss, loss, name, cell, out):
+    """The comparison is only fair if PyTorch computes the same thing."""
+    if abs(torch_loss - loss) > 1e-9 * max(1.0, abs(loss)):
+        print(f"fastrnn bench: warning: PyTorch's loss on {name}/{cell} is {torch_loss!r}, "
+              f"fastrnn's {loss!r}", file=sys.stderr)

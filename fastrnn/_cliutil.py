@@ -1,0 +1,153 @@
+"""Small pieces shared by the commands of ``fastrnn`` (see ``fastrnn.cli``)."""
+import argparse
+import math
+import os
+import signal
+import sys
+import threading
+
+
+class CLIError(Exception):
+    """A user mistake or an unusable input: ``fastrnn`` prints
+    ``fastrnn: error: <message>`` on one line of stderr and exits with
+    ``code`` (no traceback)."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+# ------------------------------------------------- argparse value checkers
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+seed = non_negative_int
+
+
+# ------------------------------------------------------------- formatting
+def format_seconds(seconds):
+    """A duration with a unit that keeps 3-4 significant digits: 83.4 us, 1.25 ms, 2.31 s."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+def format_clock(seconds):
+    """Elapsed time as 12.3s or 4m05s."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+# ---------------------------------------------------------------- files
+def check_writable(path, option):
+    """Fail before any work if ``path`` cannot be written later."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path}: is a directory; expected a file name")
+    if not os.path.isdir(directory):
+        raise CLIError(f"{option} {path}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise CLIError(f"{option} {path}: cannot write in {directory}")
+
+
+def matplotlib_available():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+MATPLOTLIB_MISSING = ("--plot needs matplotlib, which is not installed: "
+                      "pip install matplotlib  (or: pip install \"fastrnn[plot]\")")
+
+
+# -------------------------------------------------------------- signals
+class StopOnInterrupt:
+    """While active, the first Ctrl-C only sets ``hit`` (the caller stops at
+    the next good moment); a second one raises KeyboardInterrupt at once.
+    ``FastRNN.fit`` holds Ctrl-C the same way while it runs."""
+
+    def __init__(self):
+        self.hit = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class SlowNote:
+    """Print ``message`` if the block takes longer than ``after`` seconds
+    (for the first call of a kernel, which may compile it)."""
+
+    def __init__(self, message, out, after=1.5):
+        self.message, self.out, self.after = message, out, after
+        self.fired = False
+        self._timer = None
+
+    def _fire(self):
+        self.fired = True
+        self.out(self.message)
+
+    def __enter__(self):
+        self._timer = threading.Timer(self.after, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        return False
+
+
+def stdout_is_terminal():
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False

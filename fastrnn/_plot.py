@@ -1,0 +1,64 @@
+"""The PNGs of ``fastrnn train --plot`` and ``fastrnn bench --plot``.
+
+matplotlib is optional (``pip install "fastrnn[plot]"``); callers check
+that it is importable first. The figures are drawn without pyplot (no
+window, no global state), with the Agg renderer.
+"""
+import numpy as np
+
+from fastrnn._cliutil import CLIError
+
+
+def _save(fig, path):
+    try:
+        fig.savefig(path, dpi=120)
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"--plot {path}: cannot write the figure ({exc})") from None
+
+
+def plot_loss_curve(path, loss_per_char, title):
+    """Loss per character against the epoch."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    epochs = np.arange(1, len(loss_per_char) + 1)
+    ax.plot(epochs, loss_per_char, color="tab:blue", linewidth=1.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per character (nats)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if len(epochs) == 1:
+        ax.plot(epochs, loss_per_char, "o", color="tab:blue")
+    _save(fig, path)
+
+
+def plot_bench(path, rows, machine):
+    """Grouped bars, one group per case and cell: how many times faster the
+    kernel is than the NumPy reference and than PyTorch float32/float64.
+
+    rows: dicts with keys case, cell, reference, kernel, torch32, torch64
+    (seconds; the torch ones None when not measured)."""
+    from matplotlib.figure import Figure
+    series = [("reference", "NumPy reference", "tab:blue"),
+              ("torch32", "PyTorch float32", "tab:orange"),
+              ("torch64", "PyTorch float64", "tab:red")]
+    series = [s for s in series if any(row[s[0]] is not None for row in rows)]
+    labels = [f"{row['case']}\n{row['cell']}" for row in rows]
+    fig = Figure(figsize=(max(5, 1.1 * len(rows) + 2), 4.5), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(rows))
+    width = 0.8 / len(series)
+    for i, (key, label, color) in enumerate(series):
+        ratios = [row[key] / row["kernel"] if row[key] is not None else np.nan for row in rows]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, ratios, width, label=label,
+                      color=color)
+        ax.bar_label(bars, labels=[f"{r:.1f}" if np.isfinite(r) else "" for r in ratios],
+                     fontsize=7, padding=1)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("time / fastrnn kernel time  (>1: the kernel is faster)")
+    ax.set_title(f"fastrnn.loss_and_grad, forward + backward\n{machine}", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3, which="both")
+    _save(fig, path)

@@ -395,7 +395,8 @@ class FastRNN:
                 contents = {key: data[key] for key in data.files}
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
+            # TypeError: a .npy file, which np.load returns as a bare array
             raise ValueError(f"{path}: not a readable fastrnn model file ({exc})") from None
         if not isinstance(contents, dict) or "meta" not in contents:
             raise ValueError(f"{path}: not a fastrnn model file (no 'meta' entry)")
@@ -407,20 +408,32 @@ class FastRNN:
                 raise ValueError(f"format version {meta.get('version')}, this fastrnn reads "
                                  f"{FORMAT_VERSION}")
             model = cls(**meta["hyperparameters"])
+            if isinstance(model.betas, list):    # JSON has no tuples
+                model.betas = tuple(model.betas)
             net = check_params({key: contents[key] for key in PARAM_KEYS}, name=f"{path}")
             if (net.cell, net.n_inputs, net.n_outputs) != (meta["cell"], meta["n_inputs"],
                                                            meta["n_outputs"]):
                 raise ValueError("the parameters do not match the recorded sizes")
             loss_curve = contents["loss_curve"]
+            if loss_curve.ndim != 1:
+                raise ValueError(f"loss_curve: expected 1 dimension, got shape {loss_curve.shape}")
+            loss_curve = [float(v) for v in loss_curve]
+            input_kind = meta["input_kind"]
+            if input_kind not in ("ids", "dense"):
+                raise ValueError(f"input_kind: expected 'ids' or 'dense', got {input_kind!r}")
+            vocab = None if meta["vocab"] is None else CharVocab(meta["vocab"])
+            n_iter = meta["n_iter"]
+            if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
+                raise ValueError(f"n_iter: expected a non-negative integer, got {n_iter!r}")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"{path}: not a valid fastrnn model file ({exc})") from None
         model.params_ = net.params
         model.cell_ = net.cell
         model.n_inputs_, model.n_outputs_ = net.n_inputs, net.n_outputs
-        model.input_kind_ = meta["input_kind"]
-        model.vocab_ = None if meta["vocab"] is None else CharVocab(meta["vocab"])
-        model.n_iter_ = meta["n_iter"]
-        model.loss_curve_ = [float(v) for v in loss_curve]
+        model.input_kind_ = input_kind
+        model.vocab_ = vocab
+        model.n_iter_ = n_iter
+        model.loss_curve_ = loss_curve
         model._optimizer_state = None
         return model
 

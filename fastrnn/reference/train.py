@@ -47,6 +47,10 @@ def unflatten(theta, sizes):
     return tuple(views)
 
 
+# Non-finite values are detected and reported by the fault codes, as in the
+# kernel; NumPy's own warnings about them (log 0, overflow) would only add
+# noise, and an exception under warnings-as-errors that the kernel never raises.
+@np.errstate(divide="ignore", over="ignore", invalid="ignore")
 def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                  optimizer, hyper, clip_mode, clip, state, step, losses, progress):
     """Run len(order) epochs of mini-batch training; see the module docstring."""

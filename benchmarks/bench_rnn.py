@@ -1,0 +1,94 @@
+"""Time and peak memory of the functional API and of training, for every
+named case x cell x backend.
+
+Every case's arrays are the seeded ones of ``fastrnn.cases.make_case``;
+``setup`` runs each benchmarked call once on them (compiling or loading the
+kernels), so no timing includes compilation. With the numba backend,
+forward and loss_and_grad run the sequences of a large batch on all usable
+cores (``FASTRNN_NUM_THREADS`` to change) while FastRNN.fit trains on one;
+the numpy backend runs on NumPy's (BLAS's) own threads.
+
+Sizes (fastrnn/cases.py): toy k=4 d=3 T=3 B=1; charlm k=65 d=100 T=25 B=1
+(token ids); batch k=64 d=128 T=50 B=32; wide k=64 d=256 T=50 B=32; long
+k=8 d=32 T=1000 B=4. The slowest single calls are tens to a few hundred
+milliseconds (numpy backend at wide and long, LSTM fit at wide).
+"""
+import fastrnn
+
+from . import BACKENDS, CASES, CELLS, case_data, estimator, warm_up
+
+# Generous: on a fresh machine the first setup compiles the kernels into
+# Numba's cache (up to ~30 s); later processes load them.
+TIMEOUT = 300
+
+
+class Forward:
+    """fastrnn.forward on one case's batch."""
+    params = [list(CASES), list(CELLS), list(BACKENDS)]
+    param_names = ["case", "cell", "backend"]
+    timeout = TIMEOUT
+
+    def setup(self, case, cell, backend):
+        self.net, self.X, _, _ = case_data(case, cell)
+        warm_up(("forward", case, cell, backend),
+                lambda: fastrnn.forward(self.net, self.X, backend=backend))
+
+    def time_forward(self, case, cell, backend):
+        fastrnn.forward(self.net, self.X, backend=backend)
+
+
+class LossAndGrad:
+    """fastrnn.loss_and_grad (forward pass and BPTT) on one case's batch."""
+    params = [list(CASES), list(CELLS), list(BACKENDS)]
+    param_names = ["case", "cell", "backend"]
+    timeout = TIMEOUT
+
+    def setup(self, case, cell, backend):
+        self.net, self.X, self.y, _ = case_data(case, cell)
+        warm_up(("loss_and_grad", case, cell, backend),
+                lambda: fastrnn.loss_and_grad(self.net, self.X, self.y, backend=backend))
+
+    def time_loss_and_grad(self, case, cell, backend):
+        fastrnn.loss_and_grad(self.net, self.X, self.y, backend=backend)
+
+    def peakmem_loss_and_grad(self, case, cell, backend):
+        # The peak resident size of the whole process: the interpreter,
+        # NumPy, Numba (and, for the numba backend, LLVM and the loaded
+        # kernels: a baseline of 100-200 MB) plus what loss_and_grad
+        # allocates.
+        fastrnn.loss_and_grad(self.net, self.X, self.y, backend=backend)
+
+
+class Fit:
+    """One epoch of FastRNN.fit on one case's batch, from a fresh model: one
+    update over the whole batch (charlm: truncated BPTT over 25 steps with
+    Adagrad, one update per chunk; its 25 steps are one chunk)."""
+    params = [list(CASES), list(CELLS), list(BACKENDS)]
+    param_names = ["case", "cell", "backend"]
+    timeout = TIMEOUT
+    number = 1             # each call builds and trains a new model
+
+    def setup(self, case, cell, backend):
+        _, self.X, self.y, _ = case_data(case, cell)
+        warm_up(("fit", case, cell, backend),
+                lambda: estimator(case, cell, backend).fit(self.X, self.y))
+
+    def time_fit_epoch(self, case, cell, backend):
+        estimator(case, cell, backend).fit(self.X, self.y)
+
+
+class FitToy:
+    """1000 epochs on the toy of the notes: the cost of the training loop
+    itself (per-epoch and per-update overhead), not of the arithmetic."""
+    params = [list(CELLS), list(BACKENDS)]
+    param_names = ["cell", "backend"]
+    timeout = TIMEOUT
+    number = 1
+
+    def setup(self, cell, backend):
+        _, self.X, self.y, _ = case_data("toy", cell)
+        warm_up(("fit", "toy", cell, backend),
+                lambda: estimator("toy", cell, backend).fit(self.X, self.y))
+
+    def time_fit_1000_epochs(self, cell, backend):
+        estimator("toy", cell, backend, epochs=1000).fit(self.X, self.y)

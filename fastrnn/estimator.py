@@ -67,6 +67,8 @@ class FastRNN:
         update, so a single long sequence (a whole text) trains.
     random_state : None, int or numpy Generator: initial weights and the
         shuffling are drawn from ``np.random.default_rng(random_state)``.
+        An int replays the same draws on every call to ``fit`` (also with
+        warm_start); pass a Generator to continue one stream across calls.
     verbose : 0 silent, 1 a progress bar over epochs on stderr.
     warm_start : continue from the fitted parameters (and optimizer state).
     n_inputs, n_outputs : k and m; None: learned from the data (feature
@@ -250,7 +252,7 @@ class FastRNN:
                 block = max(1, min(8 * block, int(block * _BLOCK_SECONDS / max(elapsed, 1e-9))))
         if bar:
             bar.close()
-        if interrupt.hit:
+        if interrupt.hit and done < self.epochs:
             warnings.warn(f"fit interrupted (KeyboardInterrupt) after {done} of {self.epochs} "
                           f"epochs; the model keeps the parameters of the last completed epoch",
                           RuntimeWarning, stacklevel=2)
@@ -390,13 +392,16 @@ class FastRNN:
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
+        if os.path.isfile(path) and not zipfile.is_zipfile(path):
+            # Checked first: np.load would call any other file "pickled data".
+            raise ValueError(f"{path}: not a fastrnn model file (a model is an .npz archive "
+                             f"written by FastRNN.save)")
         try:
             with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
                 contents = {key: data[key] for key in data.files}
         except FileNotFoundError:
             raise
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as exc:
-            # TypeError: a .npy file, which np.load returns as a bare array
             raise ValueError(f"{path}: not a readable fastrnn model file ({exc})") from None
         if not isinstance(contents, dict) or "meta" not in contents:
             raise ValueError(f"{path}: not a fastrnn model file (no 'meta' entry)")
@@ -473,8 +478,11 @@ def _check_bool(value, name):
 class _DeferredInterrupt:
     """Hold SIGINT while training runs; ``hit`` says whether one came.
 
-    A second Ctrl-C interrupts at once. Off the main thread, where Python
-    allows no signal handler, nothing is held."""
+    A second Ctrl-C raises KeyboardInterrupt as soon as the running block
+    returns to Python (about _BLOCK_SECONDS; a compiled call cannot be
+    stopped half-way), and the model is left as it was before ``fit``.
+    Off the main thread, where Python allows no signal handler, nothing is
+    held."""
 
     def __init__(self):
         self.hit = False

@@ -335,11 +335,16 @@ def unpack_state(state, seqs):
     return state[0] if seqs.form == "single" else state
 
 
-def check_random_state(random_state, name="random_state"):
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        return np.random.default_rng(random_state)
-    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral) \
-            or random_state < 0:
+def check_random_state(random_state, name="random_state", make=True):
+    """``np.random.default_rng(random_state)`` for None, an int >= 0 or a
+    Generator (returned as it is); ``make=False`` only checks the type."""
+    if random_state is not None and not isinstance(random_state, np.random.Generator) and (
+            isinstance(random_state, (bool, np.bool_))
+            or not isinstance(random_state, numbers.Integral) or random_state < 0):
         raise TypeError(f"{name}: expected None, a non-negative integer or a "
                         f"numpy.random.Generator, got {_describe(random_state)}")
-    return np.random.default_rng(int(random_state))
+    if not make:
+        return None
+    if isinstance(random_state, numbers.Integral):
+        random_state = int(random_state)
+    return np.random.default_rng(random_state)

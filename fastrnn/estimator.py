@@ -152,7 +152,7 @@ class FastRNN:
             raise ValueError(f"clip_mode: expected one of {CLIP_MODES}, got {self.clip_mode!r}")
         if self.bptt is not None:
             check_positive_int(self.bptt, "bptt")
-        check_random_state(self.random_state)
+        check_random_state(self.random_state, make=False)
         if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral) \
                 or self.verbose < 0:
             raise ValueError(f"verbose: expected 0 or a positive integer, got {self.verbose!r}")

@@ -150,14 +150,12 @@ def lstm_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, c0, H, C, P,
     db_h[:] = 0.0
     for n in range(N):
         db_h += dA[n]                           # Σ_t da_t
+    dW_x[:] = 0.0
     if X.ndim == 1:                             # Σ_t da_t x_tᵀ: a one-hot x_t adds
-        dW_xT = np.zeros((dW_x.shape[1], 4 * d))  # da_t to column x_t of dW_xh
-        for n in range(N):
-            col, row = dW_xT[X[n]], dA[n]
+        for n in range(N):                      # da_t to column x_t of dW_xh
+            x, row = X[n], dA[n]
             for r in range(4 * d):
-                col[r] = col[r] + row[r]
-        dW_x[:] = dW_xT.T
+                dW_x[r, x] = dW_x[r, x] + row[r]
     else:
-        dW_x[:] = 0.0
         add_products_t(dA, X, dW_x)
     return loss

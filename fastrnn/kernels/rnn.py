@@ -42,12 +42,13 @@ def input_projection(X, W_x, b_h, A):
     for n in range(A.shape[0]):
         A[n] = b_h
     if X.ndim == 1:
-        W_xT = np.ascontiguousarray(W_x.T)
+        # Read the column in place: a few strided loads per step cost less
+        # than transposing all of W_X (k columns) on every call.
         for n in range(A.shape[0]):
             a = A[n]
-            col = W_xT[X[n]]
+            x = X[n]
             for i in range(a.shape[0]):
-                a[i] = a[i] + col[i]
+                a[i] = a[i] + W_x[i, x]
     else:
         add_products(X, np.ascontiguousarray(W_x.T), A)
 
@@ -163,14 +164,12 @@ def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
     db_h[:] = 0.0
     for n in range(N):
         db_h += dA[n]                           # Σ_t da_t
+    dW_x[:] = 0.0
     if X.ndim == 1:                             # Σ_t da_t x_tᵀ: a one-hot x_t adds
-        dW_xT = np.zeros((dW_x.shape[1], d))    # da_t to column x_t of dW_X
-        for n in range(N):
-            col, row = dW_xT[X[n]], dA[n]
+        for n in range(N):                      # da_t to column x_t of dW_X
+            x, row = X[n], dA[n]
             for i in range(d):
-                col[i] = col[i] + row[i]
-        dW_x[:] = dW_xT.T
+                dW_x[i, x] = dW_x[i, x] + row[i]
     else:
-        dW_x[:] = 0.0
         add_products_t(dA, X, dW_x)
     return loss

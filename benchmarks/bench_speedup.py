@@ -8,6 +8,8 @@ alternating samples, and returns median(reference) / median(kernel): above
 fast or busy the machine is, but on a shared machine it is still noisy.
 One class per operation, so that each process warms up only what it times.
 """
+import numpy as np
+
 import fastrnn
 
 from . import CASES, CELLS, case_data, estimator, speedup, warm_up
@@ -69,3 +71,37 @@ class SpeedupFit(_Speedup):
     def track_speedup_fit_epoch(self, case, cell):
         return self.ratio()
     track_speedup_fit_epoch.unit = "x"
+
+
+class SpeedupTwins(_Speedup):
+    """The twins themselves: ``rnn_loss_and_grad``/``lstm_loss_and_grad`` of
+    ``fastrnn.kernels`` against ``fastrnn.reference``, on arrays validated
+    once in ``setup``, one thread. What the compiled loops gain over NumPy,
+    without the validation and dispatch that ``fastrnn.loss_and_grad`` adds
+    to both (tens of microseconds: most of the toy's time)."""
+    what = "twins"
+
+    def call(self, case, cell, backend):
+        try:
+            from fastrnn._validation import check_inputs, check_params, check_state, \
+                check_targets
+            from fastrnn.backends import cell_module
+        except ImportError:
+            from . import skip
+            skip("this commit of fastrnn has no twin modules to call directly")
+        net = check_params(self.net)
+        seqs = check_inputs(self.X, net.n_inputs)
+        Y = check_targets(self.y, seqs, net.n_outputs)
+        states = (check_state(None, seqs, net.n_hidden),) * (1 if cell == "rnn" else 2)
+        N = len(seqs.data)
+        outputs = tuple(np.empty((N, net.n_hidden)) for _ in states) + \
+            (np.empty((N, net.n_outputs)),)
+        grads = tuple(np.empty_like(a) for a in net.arrays)
+        dstates = tuple(np.empty_like(s) for s in states)
+        run = getattr(cell_module(backend, cell), f"{cell}_loss_and_grad")
+        args = (*net.arrays, seqs.data, Y, seqs.offsets, *states, *outputs, *grads, *dstates)
+        return lambda: run(*args)
+
+    def track_speedup_twins_loss_and_grad(self, case, cell):
+        return self.ratio()
+    track_speedup_twins_loss_and_grad.unit = "x"

@@ -56,7 +56,7 @@ def test_every_class_is_parameterised_readably():
     classes = benchmark_classes()
     names = {cls.__name__ for cls in classes}
     assert {"Forward", "LossAndGrad", "Fit", "FitToy", "SpeedupForward", "SpeedupLossAndGrad",
-            "SpeedupFit"} <= names, names
+            "SpeedupFit", "SpeedupTwins"} <= names, names
     for cls in classes:
         assert len(cls.params) == len(cls.param_names), cls
         for values in cls.params:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastrnn.kernels import _math
+from fastrnn.kernels import _math, optim
 
 
 @njit
@@ -61,3 +61,25 @@ def test_exp_within_two_ulps_down_to_the_subnormals():
 @pytest.mark.parametrize("x, want", [(-1e308, 0.0), (-800.0, 0.0), (0.0, 0.5), (800.0, 1.0)])
 def test_sigmoid_saturates_exactly(x, want):
     assert _math.sigmoid(x) == want
+
+
+# ------------------------------------------ reductions of the training loop
+@pytest.mark.kernels
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 8, 31, 1000])
+def test_sum_of_squares_agrees_with_dot(n):
+    v = np.random.default_rng(n).normal(size=n)
+    got = optim.sum_of_squares(v)
+    assert abs(got - np.dot(v, v)) <= 1e-14 * max(1.0, np.dot(v, v))
+    assert got == optim.sum_of_squares.py_func(v)
+
+
+@pytest.mark.kernels
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 9])
+def test_all_finite_finds_inf_and_nan_at_every_position(n):
+    v = np.random.default_rng(n).normal(size=n) * 1e300   # large but finite: no false alarm
+    assert optim.all_finite(v)
+    for bad in (np.inf, -np.inf, np.nan):
+        for i in range(n):
+            w = v.copy()
+            w[i] = bad
+            assert not optim.all_finite(w), (bad, i)

@@ -11,7 +11,7 @@ import numpy as np
 from fastrnn._codes import LSTM
 from fastrnn._jit import kernel
 from fastrnn.kernels.lstm import lstm_loss_and_grad
-from fastrnn.kernels.optim import clip_gradient, optimizer_step
+from fastrnn.kernels.optim import all_finite, clip_gradient, optimizer_step
 from fastrnn.kernels.rnn import rnn_loss_and_grad
 
 OK, LOSS_NOT_FINITE, GRAD_NOT_FINITE, UPDATE_NOT_FINITE = range(4)
@@ -131,8 +131,7 @@ def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, stat
         return GRAD_NOT_FINITE
     previous[:] = theta
     optimizer_step(theta, grad, optimizer, hyper, state, step)
-    for p in range(theta.shape[0]):
-        if not math.isfinite(theta[p]):
-            theta[:] = previous
-            return UPDATE_NOT_FINITE
+    if not all_finite(theta):
+        theta[:] = previous
+        return UPDATE_NOT_FINITE
     return OK

@@ -52,6 +52,8 @@ def chunk_bounds(n_sequences, n_rows, work_per_row):
 
 def run_chunks(task, n_chunks):
     """[task(0), ..., task(n_chunks - 1)], on up to num_threads() threads."""
+    if n_chunks == 1:
+        return [task(0)]
     threads = min(num_threads(), n_chunks)
     if threads == 1:
         return [task(c) for c in range(n_chunks)]

@@ -25,23 +25,6 @@ def sum_of_squares(v):
 
 
 @kernel
-def all_finite(v):
-    """Whether no entry is inf or nan: x * 0 is nan exactly for those, and a
-    nan anywhere makes the sum nan (a sum with no early exit, which LLVM
-    vectorises, where a test per entry would not be)."""
-    s0 = s1 = s2 = s3 = 0.0
-    n4 = v.shape[0] - v.shape[0] % 4
-    for p in range(0, n4, 4):
-        s0 += v[p] * 0.0
-        s1 += v[p + 1] * 0.0
-        s2 += v[p + 2] * 0.0
-        s3 += v[p + 3] * 0.0
-    for p in range(n4, v.shape[0]):
-        s0 += v[p] * 0.0
-    return (s0 + s1) + (s2 + s3) == 0.0
-
-
-@kernel
 def clip_gradient(grad, clip_mode, clip):
     """Clip in place; return the global L2 norm of the gradient before clipping."""
     norm = math.sqrt(sum_of_squares(grad))

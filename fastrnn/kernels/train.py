@@ -11,7 +11,8 @@ import numpy as np
 from fastrnn._codes import LSTM
 from fastrnn._jit import kernel
 from fastrnn.kernels.lstm import lstm_loss_and_grad
-from fastrnn.kernels.optim import all_finite, clip_gradient, optimizer_step
+from fastrnn.kernels._checks import all_finite
+from fastrnn.kernels.optim import clip_gradient, optimizer_step
 from fastrnn.kernels.rnn import rnn_loss_and_grad
 
 OK, LOSS_NOT_FINITE, GRAD_NOT_FINITE, UPDATE_NOT_FINITE = range(4)

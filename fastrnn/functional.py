@@ -12,7 +12,7 @@ tuple of (B, d) arrays, (h,) or (h, c), spliced into the twin's arguments.
 """
 import numpy as np
 
-from fastrnn._parallel import chunk_bounds, run_chunks
+from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks, work_per_row
 from fastrnn._validation import (GATES, PARAM_KEYS, check_inputs, check_lstm_state,
                                  check_params, check_state, check_targets, unpack_state,
                                  unpack_steps)
@@ -49,18 +49,13 @@ def forward(params, X, h0=None, backend="numba", return_hidden=False):
     net = check_params(params)
     seqs = check_inputs(X, net.n_inputs)
     states0 = _check_states(h0, net, seqs)
-    impl = cell_module(backend, net.cell)
-    run = getattr(impl, f"{net.cell}_forward")
+    run = getattr(cell_module(backend, net.cell), f"{net.cell}_forward")
+    if backend == "numba":
+        run = forward_in_chunks(run, len(states0), _work(net))
     N = len(seqs.data)
     S = tuple(np.empty((N, net.n_hidden)) for _ in states0)
     P = np.empty((N, net.n_outputs))
-
-    def chunk(data, offsets, rows, seqs_slice, grads):
-        run(*net.arrays, data[rows], offsets, *(s[seqs_slice] for s in states0),
-            *(s[rows] for s in S), P[rows])
-        return 0.0
-
-    _in_chunks(chunk, net, seqs, backend)
+    run(*net.arrays, seqs.data, seqs.offsets, *states0, *S, P)
     last = seqs.offsets[1:] - 1
     out = (unpack_steps(P, seqs), _state_out(tuple(s[last] for s in S), net, seqs))
     if return_hidden:
@@ -92,19 +87,15 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False):
     seqs = check_inputs(X, net.n_inputs)
     Y = check_targets(y, seqs, net.n_outputs)
     states0 = _check_states(h0, net, seqs)
-    impl = cell_module(backend, net.cell)
-    run = getattr(impl, f"{net.cell}_loss_and_grad")
+    run = getattr(cell_module(backend, net.cell), f"{net.cell}_loss_and_grad")
+    if backend == "numba":
+        run = loss_and_grad_in_chunks(run, len(states0), _work(net))
     N = len(seqs.data)
     S = tuple(np.empty((N, net.n_hidden)) for _ in states0)
     P = np.empty((N, net.n_outputs))
+    grads = [np.empty_like(net.params[key]) for key in PARAM_KEYS]
     dstates0 = tuple(np.empty_like(s) for s in states0)
-
-    def chunk(data, offsets, rows, seqs_slice, grads, Y=Y):
-        return run(*net.arrays, data[rows], Y[rows], offsets,
-                   *(s[seqs_slice] for s in states0), *(s[rows] for s in S), P[rows],
-                   *grads, *(ds[seqs_slice] for ds in dstates0))
-
-    loss, grads = _in_chunks(chunk, net, seqs, backend, dstates0)
+    loss = float(run(*net.arrays, seqs.data, Y, seqs.offsets, *states0, *S, P, *grads, *dstates0))
     grads = dict(zip(PARAM_KEYS, grads))
     if return_dh0:
         return loss, grads, _state_out(dstates0, net, seqs)
@@ -124,40 +115,5 @@ def _state_out(states, net, seqs):
     return states[0] if net.cell == "rnn" else states
 
 
-def _in_chunks(chunk, net, seqs, backend, dstates0=None):
-    """Run ``chunk`` over the batch cut into independent chunks of whole
-    sequences (see ``fastrnn._parallel``), on several threads for the
-    compiled kernels; the reference runs whole, on NumPy's own threads.
-
-    Each chunk's twin returns the mean loss over its own B_c sequences and
-    gradients carrying 1/B_c; weighting them by B_c/B and adding them in
-    chunk order gives the batch's loss and gradients. Without ``dstates0``
-    there are no gradients (a forward pass)."""
-    offsets = seqs.offsets
-    B = seqs.n_sequences
-    gates = GATES[net.cell]
-    work = net.n_hidden * (gates * (net.n_hidden + net.n_inputs) + net.n_outputs)
-    bounds = chunk_bounds(B, len(seqs.data), work) if backend == "numba" else np.array([0, B])
-    n_chunks = len(bounds) - 1
-    grads = [[np.empty_like(net.params[key]) for key in PARAM_KEYS] if dstates0 is not None
-             else None for _ in range(n_chunks)]
-
-    def task(c):
-        b0, b1 = bounds[c], bounds[c + 1]
-        r0, r1 = offsets[b0], offsets[b1]
-        return chunk(seqs.data, offsets[b0:b1 + 1] - r0, slice(r0, r1), slice(b0, b1), grads[c])
-
-    losses = run_chunks(task, n_chunks)
-    if n_chunks == 1 or dstates0 is None:
-        return float(losses[0]), grads[0]
-    weights = np.diff(bounds) / B
-    total = grads[0]
-    for g in total:
-        g *= weights[0]
-    for c in range(1, n_chunks):
-        for g, g_c in zip(total, grads[c]):
-            g += weights[c] * g_c
-    for ds in dstates0:
-        for c in range(n_chunks):
-            ds[bounds[c]:bounds[c + 1]] *= weights[c]
-    return float(sum(w * loss for w, loss in zip(weights, losses))), total
+def _work(net):
+    return work_per_row(GATES[net.cell], net.n_inputs, net.n_hidden, net.n_outputs)

@@ -18,9 +18,10 @@ import zipfile
 
 import numpy as np
 
+from fastrnn import _train_threads
 from fastrnn._codes import CELL_CODES, CLIP_MODES, CLIP_NONE, CLIP_NORM, CLIP_VALUE, OPTIMIZERS
 from fastrnn._progress import ProgressBar
-from fastrnn._validation import (PARAM_KEYS, check_cell, check_inputs, check_params,
+from fastrnn._validation import (GATES, PARAM_KEYS, check_cell, check_inputs, check_params,
                                  check_positive_int, check_random_state, check_targets,
                                  n_inputs_of, n_outputs_of)
 from fastrnn.backends import check_backend, train_module
@@ -224,6 +225,9 @@ class FastRNN:
             {"norm": CLIP_NORM, "value": CLIP_VALUE}[self.clip_mode]
         sizes = np.array([CELL_CODES[self.cell], k, self.n_hidden, m], dtype=np.int64)
         train = train_module(self.backend)
+        if self.backend == "numba" and _train_threads.is_worth_it(
+                k, self.n_hidden, m, GATES[self.cell], batch_size, bptt):
+            train = _train_threads
         args = (sizes, seqs.data, Y, np.ascontiguousarray(seqs.offsets[:-1]), lengths)
         options = (batch_size, bptt, OPTIMIZERS.index(self.optimizer), hyper, clip_mode,
                    float(self.clip or 0.0))

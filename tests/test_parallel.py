@@ -97,3 +97,31 @@ def test_bad_thread_count_is_named(value, monkeypatch, always_chunk):
     params, X, y, state = _problem("rnn", 0)
     with pytest.raises(ValueError, match="FASTRNN_NUM_THREADS"):
         fastrnn.loss_and_grad(params, X, y)
+
+
+# ------------------------------------------------------- training on threads
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_threaded_fit_ignores_thread_count(cell, monkeypatch):
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_FIT_WORK", 0)
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
+    rng = np.random.default_rng(1)
+    X = [rng.standard_normal((n, 6)) for n in (5, 9, 1, 7, 3, 8, 2, 6)]
+    y = [rng.integers(0, 4, len(x)) for x in X]
+    fits = {}
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("FASTRNN_NUM_THREADS", threads)
+        fits[threads] = fastrnn.FastRNN(n_hidden=5, cell=cell, optimizer="adam", epochs=20,
+                                        batch_size=6, bptt=4, random_state=0).fit(X, y)
+    for threads, model in fits.items():
+        assert model.loss_curve_ == fits["1"].loss_curve_, threads
+        for key in model.params_:
+            assert np.array_equal(model.params_[key], fits["1"].params_[key]), (threads, key)
+
+
+def test_fit_uses_threads_exactly_for_large_mini_batches():
+    from fastrnn import _train_threads
+    from fastrnn.cases import CASES
+    worth = {name: _train_threads.is_worth_it(c.k, c.d, c.k, 1, c.B, c.T)
+             for name, c in CASES.items()}
+    assert worth == {"toy": False, "charlm": False, "batch": True, "wide": True, "long": False}
+    assert not _train_threads.is_worth_it(64, 256, 64, 4, 1, 1000)   # one sequence: no chunks

@@ -24,12 +24,13 @@ The optimizers are also checked against formulas written out here (the
 torch.optim comparison is in test_optim_torch.py).
 """
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import FastRNN
+from fastrnn import FastRNN, _parallel, _train_threads
 from fastrnn._codes import (ADAGRAD, ADAM, CLIP_NONE, CLIP_NORM, CLIP_VALUE, MOMENTUM,
                             OPTIMIZERS, RMSPROP, SGD)
 from fastrnn.kernels import optim as kernel_optim
@@ -119,22 +120,62 @@ def test_grid_covers_every_option():
     assert set(columns[8]) == {True, False}
 
 
-def fit_both(X, y, **settings):
-    models = {}
-    for backend in ("numba", "numpy"):
-        models[backend] = FastRNN(n_hidden=D, backend=backend, epochs=100, random_state=7,
-                                  **settings).fit(X, y)
-    return models["numba"], models["numpy"]
+@pytest.fixture(params=["compiled", "threads"])
+def trainer(request, monkeypatch):
+    """Which numba trainer runs: the compiled loop (``fastrnn.kernels.train``,
+    what these small problems get by default) or the threaded one
+    (``fastrnn._train_threads``, the default for large mini-batches), forced
+    here by lowering its thresholds so that every update runs in chunks on
+    two threads. ``calls`` records the threaded trainer's calls."""
+    used = SimpleNamespace(name=request.param, calls=[])
+    if request.param == "threads":
+        monkeypatch.setattr(_parallel, "MIN_PARALLEL_FIT_WORK", 0)
+        monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
+        monkeypatch.setenv("FASTRNN_NUM_THREADS", "2")
+        threaded = _train_threads.train_epochs
+        monkeypatch.setattr(_train_threads, "train_epochs",
+                            lambda *args: used.calls.append(1) or threaded(*args))
+    return used
 
 
+def check_trainer(trainer, X, batch_size):
+    """The threaded trainer ran exactly when asked to and a mini-batch holds
+    more than one sequence (a single sequence is not cut into chunks)."""
+    if isinstance(X, list):
+        n_sequences = len(X)
+    else:
+        batched = X.ndim == (2 if X.dtype.kind in "iu" else 3)
+        n_sequences = X.shape[0] if batched else 1
+    batch = n_sequences if batch_size is None else min(batch_size, n_sequences)
+    assert bool(trainer.calls) == (trainer.name == "threads" and batch > 1)
+
+
+_reference_fits = {}
+
+
+def fit_both(X, y, key=None, **settings):
+    """The numba and numpy fits; the numpy one is kept under ``key`` (the
+    reference does not depend on the trainer)."""
+    def fit(backend):
+        return FastRNN(n_hidden=D, backend=backend, epochs=100, random_state=7,
+                       **settings).fit(X, y)
+    if key is None:
+        return fit("numba"), fit("numpy")
+    if key not in _reference_fits:
+        _reference_fits[key] = fit("numpy")
+    return fit("numba"), _reference_fits[key]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("form,target,optimizer,lr,clip,clip_mode,batch_size,bptt,shuffle",
                          GRID, ids=GRID_IDS)
 def test_backends_train_identically(form, target, optimizer, lr, clip, clip_mode, batch_size,
-                                    bptt, shuffle):
+                                    bptt, shuffle, cell, trainer):
     X, y = make_data(form, target)
     settings = dict(optimizer=optimizer, learning_rate=lr, clip=clip, clip_mode=clip_mode,
-                    batch_size=batch_size, bptt=bptt, shuffle=shuffle)
-    fast, slow = fit_both(X, y, **settings)
+                    batch_size=batch_size, bptt=bptt, shuffle=shuffle, cell=cell)
+    fast, slow = fit_both(X, y, key=(form, target, optimizer, cell), **settings)
+    check_trainer(trainer, X, batch_size)
 
     assert fast.n_iter_ == slow.n_iter_ == 100
     assert (fast.n_inputs_, fast.n_outputs_) == (slow.n_inputs_, slow.n_outputs_)
@@ -147,7 +188,7 @@ def test_backends_train_identically(form, target, optimizer, lr, clip, clip_mode
 
     # The training did something: the parameters left their initial values
     # and the loss went down.
-    init = fastrnn.init_params(fast.n_inputs_, D, fast.n_outputs_, random_state=7)
+    init = fastrnn.init_params(fast.n_inputs_, D, fast.n_outputs_, cell=cell, random_state=7)
     assert all(normwise(fast.params_[key], init[key]) > 1e-3 for key in ("W_x", "W_h", "W_y"))
     assert fast.loss_curve_[-1] < fast.loss_curve_[0]
 
@@ -168,18 +209,20 @@ def test_shuffle_order_reaches_both_twins():
     assert normwise(a.params_["W_h"], b.params_["W_h"]) > 1e-6
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("batch_size", [None, 1])
-def test_backends_fail_identically(batch_size):
+def test_backends_fail_identically(batch_size, cell, trainer):
     """A learning rate so large that the loss overflows: both twins stop at
     the same update with the same (last finite) parameters."""
     X, y = make_data("dense_batch", "hard")
     results = {}
     for backend in ("numba", "numpy"):
         model = FastRNN(n_hidden=D, backend=backend, learning_rate=1e10, epochs=50,
-                        batch_size=batch_size, random_state=0)
+                        batch_size=batch_size, random_state=0, cell=cell)
         with pytest.raises(FloatingPointError) as info:
             model.fit(X, y)
         results[backend] = (str(info.value), model)
+    check_trainer(trainer, X, batch_size)
     (msg_a, a), (msg_b, b) = results["numba"], results["numpy"]
     assert msg_a == msg_b
     assert a.loss_curve_ == pytest.approx(b.loss_curve_, rel=1e-9, abs=0)

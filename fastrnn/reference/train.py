@@ -24,6 +24,8 @@ Returns 0, or on a fault (the update is not applied, theta keeps the last
 finite parameters): 1 the loss was not finite, 2 the gradient was not
 finite, 3 the update would have made a parameter non-finite.
 """
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 from fastrnn._codes import LSTM
@@ -54,6 +56,23 @@ def unflatten(theta, sizes):
 def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                  optimizer, hyper, clip_mode, clip, state, step, losses, progress):
     """Run len(order) epochs of mini-batch training; see the module docstring."""
+    return run_epochs(REFERENCE_STEPS, theta, sizes, X, Y, starts, lengths, order, batch_size,
+                      bptt, optimizer, hyper, clip_mode, clip, state, step, losses, progress)
+
+
+class Steps(NamedTuple):
+    """What one update computes: the loss and gradient of a chunk (per
+    cell), then clipping and the optimizer. The reference's own here; the
+    threaded trainer (fastrnn._train_threads) runs the same loop with the
+    kernels, on several threads."""
+    rnn_loss_and_grad: Callable
+    lstm_loss_and_grad: Callable
+    check_and_update: Callable
+
+
+def run_epochs(steps, theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
+               optimizer, hyper, clip_mode, clip, state, step, losses, progress):
+    """The loop of :func:`train_epochs`, with the update's ``steps``."""
     lstm = sizes[0] == LSTM
     d = sizes[2]
     params = unflatten(theta, sizes)
@@ -81,14 +100,15 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                 dh0 = np.empty((len(seqs), d))
                 if lstm:
                     C = np.empty_like(H)
-                    loss = lstm_loss_and_grad(*params, X[rows], Y[rows], offsets, h[running],
-                                              c[running], H, C, P, *grads, dh0, np.empty_like(dh0))
+                    loss = steps.lstm_loss_and_grad(*params, X[rows], Y[rows], offsets,
+                                                    h[running], c[running], H, C, P, *grads,
+                                                    dh0, np.empty_like(dh0))
                     c[running] = C[offsets[1:] - 1]
                 else:
-                    loss = rnn_loss_and_grad(*params, X[rows], Y[rows], offsets, h[running],
-                                             H, P, *grads, dh0)
-                fault = _check_and_update(theta, grad, loss, optimizer, hyper,
-                                          clip_mode, clip, state, step, previous)
+                    loss = steps.rnn_loss_and_grad(*params, X[rows], Y[rows], offsets,
+                                                   h[running], H, P, *grads, dh0)
+                fault = steps.check_and_update(theta, grad, loss, optimizer, hyper,
+                                               clip_mode, clip, state, step, previous)
                 if fault != OK:
                     progress[1] = updates
                     return fault
@@ -113,3 +133,6 @@ def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, stat
         theta[:] = previous
         return UPDATE_NOT_FINITE
     return OK
+
+
+REFERENCE_STEPS = Steps(rnn_loss_and_grad, lstm_loss_and_grad, _check_and_update)

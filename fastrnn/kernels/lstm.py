@@ -23,7 +23,8 @@ import numpy as np
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import add_products, add_products_t
 from fastrnn.kernels._math import sigmoid, tanh
-from fastrnn.kernels.rnn import _longest_first, cross_entropy, input_projection, softmax_rows
+from fastrnn.kernels.rnn import (_longest_first, cross_entropy, input_projection,
+                                 output_backward, softmax_rows)
 
 
 @kernel
@@ -86,22 +87,10 @@ def lstm_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, c0, H, C, P,
     _forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, c0, H, C, P, G)
     loss = cross_entropy(P, Y) / B
 
-    # The output layer is the simple RNN's: dz_t = ŷ_t - y_t (with the 1/B
-    # of the batch mean), then W_Yᵀ dz_t, the part of dh_t that comes from ŷ_t.
-    dZ = P.copy()
-    if Y.ndim == 1:
-        for n in range(N):
-            dZ[n, Y[n]] -= 1.0
-    else:
-        dZ -= Y
-    dZ *= 1.0 / B
-    dW_y[:] = 0.0
-    add_products_t(dZ, H, dW_y)                 # Σ_t dz_t h_tᵀ
-    db_y[:] = 0.0
-    for n in range(N):
-        db_y += dZ[n]                           # Σ_t dz_t
-    dH = np.zeros((N, d))
-    add_products(dZ, W_y, dH)                   # W_Yᵀ dz_t, every step at once
+    # The output layer is the simple RNN's; dH = W_Yᵀ dz_t is the part of
+    # dh_t that comes from ŷ_t.
+    dH = np.empty((N, d))
+    output_backward(P, Y, H, W_y, B, dW_y, db_y, dH)
 
     # Backward through time, the running sequences together. da holds
     # da_{t+1} (the four pre-activations' gradients) and dc the gradient

@@ -109,6 +109,38 @@ def cross_entropy(P, Y):
     return loss
 
 
+# Rows of dz_t held at a time: a multiple of 8, so that the blocks of
+# add_products_t, and with them every sum, are those of the whole array.
+_OUTPUT_ROWS = 256
+
+
+@kernel
+def output_backward(P, Y, H, W_y, B, dW_y, db_y, dH):
+    """The output layer's share of BPTT, every step at once (both cells):
+    dz_t = (ŷ_t - y_t) / B, dW_Y = Σ_t dz_t h_tᵀ, db_y = Σ_t dz_t, and
+    dH[t] = W_Yᵀ dz_t. dz_t is made _OUTPUT_ROWS rows at a time, never for
+    every step at once: that would be another (N, m) array at the peak."""
+    N, m = P.shape
+    dZ = np.empty((min(N, _OUTPUT_ROWS), m))
+    dW_y[:] = 0.0
+    db_y[:] = 0.0
+    dH[:] = 0.0
+    for first in range(0, N, _OUTPUT_ROWS):
+        end = min(first + _OUTPUT_ROWS, N)
+        dz = dZ[:end - first]
+        dz[:] = P[first:end]
+        if Y.ndim == 1:
+            for n in range(first, end):
+                dz[n - first, Y[n]] -= 1.0
+        else:
+            dz -= Y[first:end]
+        dz *= 1.0 / B                           # dz_t = ŷ_t - y_t, with the 1/B of the mean
+        add_products_t(dz, H[first:end], dW_y)  # Σ_t dz_t h_tᵀ
+        for r in range(end - first):
+            db_y += dz[r]                       # Σ_t dz_t
+        add_products(dz, W_y, dH[first:end])    # W_Yᵀ dz_t
+
+
 @kernel
 def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
                       dW_x, dW_h, db_h, dW_y, db_y, dh0):
@@ -120,21 +152,8 @@ def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
     B = offsets.shape[0] - 1
     loss = cross_entropy(P, Y) / B
 
-    # dz_t = ŷ_t - y_t, with the 1/B of the batch mean
-    dZ = P.copy()
-    if Y.ndim == 1:
-        for n in range(N):
-            dZ[n, Y[n]] -= 1.0
-    else:
-        dZ -= Y
-    dZ *= 1.0 / B
-    dW_y[:] = 0.0
-    add_products_t(dZ, H, dW_y)                 # Σ_t dz_t h_tᵀ
-    db_y[:] = 0.0
-    for n in range(N):
-        db_y += dZ[n]                           # Σ_t dz_t
-    dA = np.zeros((N, d))
-    add_products(dZ, W_y, dA)                   # W_Yᵀ dz_t, every step at once
+    dA = np.empty((N, d))
+    output_backward(P, Y, H, W_y, B, dW_y, db_y, dA)   # dA = W_Yᵀ dz_t, every step at once
 
     # Backward through time, the running sequences together; da holds
     # da_{t+1}, which is 0 until a sequence's last step (δ_{T+1} = 0).

@@ -21,7 +21,7 @@ functions with the same signatures.
 """
 import numpy as np
 
-from fastrnn.reference.rnn import cross_entropy, input_projection, softmax
+from fastrnn.reference.rnn import cross_entropy, input_projection, output_backward, softmax
 
 
 def sigmoid(x):
@@ -36,7 +36,8 @@ def lstm_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, c0, H, C, P):
     d = W_h.shape[1]
     starts, lengths = offsets[:-1], np.diff(offsets)
 
-    A = input_projection(X, W_x) + b_h          # W_xh x_t + b_h of all four gates, every step
+    A = np.empty((len(H), 4 * d))
+    input_projection(X, W_x, b_h, A)            # W_xh x_t + b_h of all four gates, every step
     h_prev, c_prev = h0.copy(), c0.copy()
     for t in range(lengths.max()):
         running = np.flatnonzero(lengths > t)   # sequences that have a step t
@@ -74,21 +75,16 @@ def lstm_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, c0, H, C, P,
     B = len(starts)
     loss = cross_entropy(P, Y) / B
 
-    # The output layer is the simple RNN's: dz_t = ŷ_t - y_t (with the 1/B
-    # of the batch mean), then W_Yᵀ dz_t, the part of dh_t that comes from ŷ_t.
-    dZ = P.copy()
-    if Y.ndim == 1:
-        dZ[np.arange(len(Y)), Y] -= 1.0
-    else:
-        dZ -= Y
-    dZ /= B
-    dW_y[:] = dZ.T @ H                          # Σ_t dz_t h_tᵀ
-    db_y[:] = dZ.sum(axis=0)                    # Σ_t dz_t
-    dH_out = dZ @ W_y                           # W_Yᵀ dz_t, every step at once
+    # The output layer is the simple RNN's; dH_out = W_Yᵀ dz_t is the part of
+    # dh_t that comes from ŷ_t.
+    dH_out = np.empty_like(H)
+    output_backward(P, Y, H, W_y, B, dW_y, db_y, dH_out)
 
     # Now that every h_{t-1} is known, the gates of every step at once.
     H_prev, C_prev = _previous(H, h0, starts), _previous(C, c0, starts)
-    A = H_prev @ W_h.T + (input_projection(X, W_x) + b_h)
+    A = np.empty((len(H), 4 * d))
+    input_projection(X, W_x, b_h, A)
+    A += H_prev @ W_h.T
     F, I, O = sigmoid(A[:, :d]), sigmoid(A[:, d:2 * d]), sigmoid(A[:, 2 * d:3 * d])
     G = np.tanh(A[:, 3 * d:])
     tanh_C = np.tanh(C)

@@ -31,11 +31,12 @@ def softmax(Z):
     return E / E.sum(axis=1, keepdims=True)
 
 
-def input_projection(X, W_x):
-    """W_X x_t for every row; for token ids that is column x_t of W_X."""
+def input_projection(X, W_x, b_h, A):
+    """A[n] = W_X x_n + b_h for every row; a token id picks a column of W_X."""
     if X.ndim == 1:
-        return W_x.T[X]
-    return X @ W_x.T
+        A[:] = W_x.T[X] + b_h
+    else:
+        A[:] = X @ W_x.T + b_h
 
 
 def cross_entropy(P, Y):
@@ -52,7 +53,8 @@ def rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P):
     """Forward pass: fill H with every h_t and P with every ŷ_t."""
     starts, lengths = offsets[:-1], np.diff(offsets)
 
-    A = input_projection(X, W_x) + b_h          # W_X x_t + b_h, every step at once
+    A = np.empty_like(H)
+    input_projection(X, W_x, b_h, A)            # W_X x_t + b_h, every step at once
     h_prev = h0.copy()
     for t in range(lengths.max()):
         running = np.flatnonzero(lengths > t)   # sequences that have a step t
@@ -65,6 +67,20 @@ def rnn_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, H, P):
     P[:] = softmax(Z)                           # ŷ_t = softmax(z_t)
 
 
+def output_backward(P, Y, H, W_y, B, dW_y, db_y, dH):
+    """The output layer's share of BPTT, every step at once (both cells):
+    fills dW_y, db_y and dH with W_Yᵀ dz_t for every row."""
+    dZ = P.copy()                               # dz_t = ŷ_t - y_t, with the 1/B of the mean
+    if Y.ndim == 1:
+        dZ[np.arange(len(Y)), Y] -= 1.0
+    else:
+        dZ -= Y
+    dZ /= B
+    dW_y[:] = dZ.T @ H                          # Σ_t dz_t h_tᵀ
+    db_y[:] = dZ.sum(axis=0)                    # Σ_t dz_t
+    dH[:] = dZ @ W_y                            # W_Yᵀ dz_t
+
+
 def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
                       dW_x, dW_h, db_h, dW_y, db_y, dh0):
     """Forward pass, loss (mean over the B sequences of each one's summed
@@ -75,16 +91,8 @@ def rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, H, P,
     B = len(starts)
     loss = cross_entropy(P, Y) / B
 
-    # dz_t = ŷ_t - y_t, with the 1/B of the batch mean
-    dZ = P.copy()
-    if Y.ndim == 1:
-        dZ[np.arange(len(Y)), Y] -= 1.0
-    else:
-        dZ -= Y
-    dZ /= B
-    dW_y[:] = dZ.T @ H                          # Σ_t dz_t h_tᵀ
-    db_y[:] = dZ.sum(axis=0)                    # Σ_t dz_t
-    dH_out = dZ @ W_y                           # W_Yᵀ dz_t, every step at once
+    dH_out = np.empty_like(H)
+    output_backward(P, Y, H, W_y, B, dW_y, db_y, dH_out)   # W_Yᵀ dz_t, every step at once
 
     # Backward through time: da_next holds da_{t+1} of every sequence, which
     # is 0 past a sequence's last step (δ_{T+1} = 0).

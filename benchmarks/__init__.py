@@ -12,7 +12,8 @@ same arrays. The helpers keep three promises:
   without ``fastrnn.cases`` or without the LSTM) raises
   ``NotImplementedError`` in ``setup``, which asv records as skipped;
 * :func:`speedup` times the reference and the kernel side by side in one
-  process, interleaved, and returns the ratio of their median times.
+  process, in alternating blocks, and returns the ratio of their median
+  times.
 
 Names here must not start with ``time_``, ``track_``, ``peakmem_`` or
 ``mem_``: asv would take them for benchmarks.
@@ -39,14 +40,14 @@ SEED = 0
 FIT_OPTIONS = {"charlm": {"bptt": 25, "optimizer": "adagrad"}}
 
 # speedup(): each sample lasts at least MIN_SAMPLE_SECONDS (small cases are
-# called several times per sample); samples are taken, reference and kernel
-# alternately, until both have MIN_REPEAT samples and SPEEDUP_SECONDS have
-# passed, or MAX_REPEAT samples.
+# called several times per sample). Samples come in blocks, reference then
+# kernel, ROUNDS times; a block takes at least MIN_REPEAT samples and lasts at
+# least BLOCK_SECONDS, after SETTLE_SECONDS of untimed calls.
 MIN_SAMPLE_SECONDS = 0.002
 MIN_REPEAT = 5
-MAX_REPEAT = 51
-SPEEDUP_SECONDS = 0.3
-
+ROUNDS = 3
+BLOCK_SECONDS = 0.2
+SETTLE_SECONDS = 0.1
 
 def skip(reason):
     """asv's way of skipping a parameter combination: NotImplementedError in
@@ -130,19 +131,32 @@ def _calls_per_sample(func):
     return max(1, min(1000, math.ceil(MIN_SAMPLE_SECONDS / max(seconds, 1e-9))))
 
 
+def _block(func, calls):
+    """Samples of ``func`` for one block, after the settling calls."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < SETTLE_SECONDS:
+        func()
+    times = []
+    start = time.perf_counter()
+    while len(times) < MIN_REPEAT or time.perf_counter() - start < BLOCK_SECONDS:
+        times.append(_sample(func, calls))
+    return times
+
+
 def speedup(reference, kernel):
     """median time of ``reference()`` / median time of ``kernel()``, to
     three significant digits.
 
-    Both must be warmed up. The samples alternate, reference then kernel,
-    so that a slow spell of a shared machine hits both alike."""
+    Both must be warmed up. Blocks of samples alternate, reference then
+    kernel, so that a slow spell of a shared machine hits both alike. Each
+    block first runs its function untimed for a while: NumPy's BLAS threads
+    keep spinning for tens of milliseconds after a call and slow down
+    whatever runs next (measured on the wide case: a kernel call right after
+    a reference call took 30 ms, after another kernel call 17 ms)."""
     ref_calls, kernel_calls = _calls_per_sample(reference), _calls_per_sample(kernel)
     ref_times, kernel_times = [], []
-    start = time.perf_counter()
-    while len(ref_times) < MAX_REPEAT:
-        ref_times.append(_sample(reference, ref_calls))
-        kernel_times.append(_sample(kernel, kernel_calls))
-        if len(ref_times) >= MIN_REPEAT and time.perf_counter() - start >= SPEEDUP_SECONDS:
-            break
+    for _ in range(ROUNDS):
+        ref_times += _block(reference, ref_calls)
+        kernel_times += _block(kernel, kernel_calls)
     ratio = statistics.median(ref_times) / statistics.median(kernel_times)
     return float(f"{ratio:.3g}")                # 3 digits: more would be noise

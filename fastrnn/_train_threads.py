@@ -18,7 +18,7 @@ from fastrnn import _parallel
 from fastrnn._parallel import loss_and_grad_in_chunks, work_per_row
 from fastrnn.kernels.lstm import lstm_loss_and_grad
 from fastrnn.kernels.rnn import rnn_loss_and_grad
-from fastrnn.kernels.train import _check_and_update
+from fastrnn.kernels.train import check_and_update
 from fastrnn.reference.train import Steps, run_epochs
 
 
@@ -32,7 +32,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
     k, d, m = int(sizes[1]), int(sizes[2]), int(sizes[3])
     steps = Steps(loss_and_grad_in_chunks(rnn_loss_and_grad, 1, work_per_row(1, k, d, m)),
                   loss_and_grad_in_chunks(lstm_loss_and_grad, 2, work_per_row(4, k, d, m)),
-                  _check_and_update)
+                  check_and_update)
     return run_epochs(steps, theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                       optimizer, hyper, clip_mode, clip, state, step, losses, progress)
 

@@ -74,7 +74,9 @@ def test_asv_config():
 @pytest.fixture
 def quick_speedup(monkeypatch):
     monkeypatch.setattr(benchmarks, "MIN_REPEAT", 1)
-    monkeypatch.setattr(benchmarks, "SPEEDUP_SECONDS", 0.0)
+    monkeypatch.setattr(benchmarks, "ROUNDS", 1)
+    monkeypatch.setattr(benchmarks, "BLOCK_SECONDS", 0.0)
+    monkeypatch.setattr(benchmarks, "SETTLE_SECONDS", 0.0)
 
 
 @pytest.mark.parametrize("cls, combo", list(runs()))

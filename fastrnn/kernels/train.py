@@ -106,7 +106,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                     loss = rnn_loss_and_grad(W_x, W_h, b_h, W_y, b_y, Xc[:r], Yc[:r],
                                              offsets[:n_run + 1], h0[:n_run], H[:r], P[:r],
                                              dW_x, dW_h, db_h, dW_y, db_y, dh0[:n_run])
-                fault = _check_and_update(theta, grad, loss, optimizer, hyper,
+                fault = check_and_update(theta, grad, loss, optimizer, hyper,
                                           clip_mode, clip, state, step, previous)
                 if fault != OK:
                     progress[1] = updates
@@ -123,7 +123,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
 
 
 @kernel
-def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
+def check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
                       previous):
     """Clip, then update unless the loss, the gradient or the result is not finite."""
     if not math.isfinite(loss):

@@ -120,7 +120,7 @@ def run_epochs(steps, theta, sizes, X, Y, starts, lengths, order, batch_size, bp
     return OK
 
 
-def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
+def check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
                       previous):
     """Clip, then update unless the loss, the gradient or the result is not finite."""
     if not np.isfinite(loss):
@@ -135,4 +135,4 @@ def _check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, stat
     return OK
 
 
-REFERENCE_STEPS = Steps(rnn_loss_and_grad, lstm_loss_and_grad, _check_and_update)
+REFERENCE_STEPS = Steps(rnn_loss_and_grad, lstm_loss_and_grad, check_and_update)

@@ -59,29 +59,6 @@ def add_products(A, B, Out):
 def add_products_t(A, B, Out):
     """Out += Aᵀ @ B, for A (N, R), B (N, M), Out (R, M): Σ_n a_n b_nᵀ, the
     weight gradients' sum over steps, taken eight steps at a time in order.
-    The eight a_n[r] of a pass are read down a column of A in place (a
-    strided view, no copy: this runs inside loops over time)."""
-    N, R = A.shape
-    N8 = N - N % 8
-    for n in range(0, N8, 8):
-        b0, b1, b2, b3 = B[n], B[n + 1], B[n + 2], B[n + 3]
-        b4, b5, b6, b7 = B[n + 4], B[n + 5], B[n + 6], B[n + 7]
-        block = A[n:n + 8]
-        for r in range(0, R - 1, 2):
-            _add_8_terms(block[:, r], block[:, r + 1], 0, b0, b1, b2, b3, b4, b5, b6, b7,
-                         Out[r], Out[r + 1])
-        if R % 2:
-            a = block[:, R - 1]
-            a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
-            a4, a5, a6, a7 = a[4], a[5], a[6], a[7]
-            o0 = Out[R - 1]
-            for i in range(o0.shape[0]):
-                o0[i] = (o0[i] + a0 * b0[i] + a1 * b1[i] + a2 * b2[i] + a3 * b3[i]
-                         + a4 * b4[i] + a5 * b5[i] + a6 * b6[i] + a7 * b7[i])
-    for n in range(N8, N):
-        b0 = B[n]
-        for r in range(R):
-            a0 = A[n, r]
-            out = Out[r]
-            for i in range(out.shape[0]):
-                out[i] = out[i] + a0 * b0[i]
+    Aᵀ is read in place, as a strided view (no copy: this runs inside loops
+    over time)."""
+    add_products(A.T, B, Out)

@@ -107,7 +107,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
                                              offsets[:n_run + 1], h0[:n_run], H[:r], P[:r],
                                              dW_x, dW_h, db_h, dW_y, db_y, dh0[:n_run])
                 fault = check_and_update(theta, grad, loss, optimizer, hyper,
-                                          clip_mode, clip, state, step, previous)
+                                         clip_mode, clip, state, step, previous)
                 if fault != OK:
                     progress[1] = updates
                     return fault
@@ -124,7 +124,7 @@ def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
 
 @kernel
 def check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
-                      previous):
+                     previous):
     """Clip, then update unless the loss, the gradient or the result is not finite."""
     if not math.isfinite(loss):
         return LOSS_NOT_FINITE

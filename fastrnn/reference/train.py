@@ -121,7 +121,7 @@ def run_epochs(steps, theta, sizes, X, Y, starts, lengths, order, batch_size, bp
 
 
 def check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
-                      previous):
+                     previous):
     """Clip, then update unless the loss, the gradient or the result is not finite."""
     if not np.isfinite(loss):
         return LOSS_NOT_FINITE

@@ -39,6 +39,7 @@ def plot_bench(path, rows, machine):
     rows: dicts with keys case, cell, reference, kernel, torch32, torch64
     (seconds; the torch ones None when not measured)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
     series = [("reference", "NumPy reference", "tab:blue"),
               ("torch32", "PyTorch float32", "tab:orange"),
               ("torch64", "PyTorch float64", "tab:red")]
@@ -56,9 +57,15 @@ def plot_bench(path, rows, machine):
                      fontsize=7, padding=1)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    # Plain numbers on the log axis ("6", not "6×10⁰"), and headroom above
+    # the tallest bar for its label.
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(low, 0.8), high * 1.5)
     ax.set_xticks(x, labels)
     ax.set_ylabel("time / fastrnn kernel time  (>1: the kernel is faster)")
     ax.set_title(f"fastrnn.loss_and_grad, forward + backward\n{machine}", fontsize=9)
-    ax.legend(fontsize=8)
+    fig.legend(fontsize=8, loc="outside lower center", ncols=len(series))
     ax.grid(True, axis="y", alpha=0.3, which="both")
     _save(fig, path)

@@ -13,9 +13,13 @@ Sizes (fastrnn/cases.py): toy k=4 d=3 T=3 B=1; charlm k=65 d=100 T=25 B=1
 k=8 d=32 T=1000 B=4. The slowest single calls are tens to a few hundred
 milliseconds (numpy backend at wide and long, LSTM fit at wide).
 """
+import gc
+
+import numpy as np
+
 import fastrnn
 
-from . import BACKENDS, CASES, CELLS, case_data, estimator, warm_up
+from . import BACKENDS, CASES, CELLS, SEED, case_data, estimator, warm_up
 
 # Generous: on a fresh machine the first setup compiles the kernels into
 # Numba's cache (up to ~30 s); later processes load them.
@@ -92,3 +96,65 @@ class FitToy:
 
     def time_fit_1000_epochs(self, cell, backend):
         estimator("toy", cell, backend, epochs=1000).fit(self.X, self.y)
+
+
+class PeakMemoryRatio:
+    """Peak memory of one fastrnn.loss_and_grad call over what it must hold:
+    its inputs (X, y, params), the activations BPTT keeps (h_t and ŷ_t of
+    every step; for the LSTM also c_t and the four gates) and the gradients.
+
+    Measured on one long sequence (N = 64,000 steps, k = 64, d = 128: about
+    100 MB of activations for the simple RNN, so that the allocator's
+    rounding does not matter), unchunked, as the growth of the process's
+    peak resident size during the call (Linux: /proc/self/clear_refs resets
+    the peak), plus the inputs, which were resident before."""
+    params = [list(CELLS), ["dense", "ids"]]
+    param_names = ["cell", "inputs"]
+    timeout = TIMEOUT
+    number = 1
+    repeat = 1
+    N, K, D = 64_000, 64, 128
+
+    def setup(self, cell, inputs):
+        try:
+            _reset_peak_rss()
+        except OSError:
+            from . import skip
+            skip("needs Linux's /proc/self/clear_refs to reset the peak resident size")
+        if cell != "rnn":
+            from . import require_cell
+            require_cell(cell)
+        rng = np.random.default_rng(SEED)
+        self.net = fastrnn.init_params(self.K, self.D, cell=cell, random_state=SEED)
+        shape = (1, self.N)
+        self.X = rng.integers(0, self.K, shape) if inputs == "ids" else \
+            rng.standard_normal(shape + (self.K,))
+        self.y = rng.integers(0, self.K, shape)
+        small = (slice(None), slice(0, 3))
+        warm_up(("peak", cell, inputs), lambda: fastrnn.loss_and_grad(
+            self.net, self.X[small], self.y[small]))
+
+    def track_peak_memory_ratio(self, cell, inputs):
+        gc.collect()
+        before = _rss_kib("VmRSS:")
+        _reset_peak_rss()
+        _, grads = fastrnn.loss_and_grad(self.net, self.X, self.y)
+        growth = (_rss_kib("VmHWM:") - before) * 1024
+        held = self.X.nbytes + self.y.nbytes + sum(a.nbytes for a in self.net.values())
+        per_step = self.D + self.K + (self.D + 4 * self.D if cell == "lstm" else 0)
+        need = held + 8 * self.N * per_step + sum(g.nbytes for g in grads.values())
+        return float(f"{(held + growth) / need:.3g}")
+    track_peak_memory_ratio.unit = "x"
+
+
+def _rss_kib(field):
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss():
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+        clear_refs.write("5")

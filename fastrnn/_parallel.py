@@ -30,6 +30,18 @@ _pools = {}
 _pools_lock = threading.Lock()
 
 
+def _forget_pools():
+    """In a forked child: the pools it inherits have no threads there (fork
+    copies only the calling thread) and would never run a task."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def num_threads():
     value = os.environ.get("FASTRNN_NUM_THREADS")
     if value:

@@ -3,6 +3,10 @@
 The results must not depend on the number of threads (bit for bit), must
 agree with the reference to the SPEC bound, and a chunked forward pass must
 equal the unchunked one exactly (chunks share no arithmetic)."""
+import multiprocessing
+import os
+import warnings
+
 import numpy as np
 import pytest
 
@@ -125,3 +129,23 @@ def test_fit_uses_threads_exactly_for_large_mini_batches():
              for name, c in CASES.items()}
     assert worth == {"toy": False, "charlm": False, "batch": True, "wide": True, "long": False}
     assert not _train_threads.is_worth_it(64, 256, 64, 4, 1, 1000)   # one sequence: no chunks
+
+
+def _loss_in_child(params, X, y):
+    return fastrnn.loss_and_grad(params, X, y)[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_chunks_run_in_a_forked_child(always_chunk, monkeypatch):
+    """multiprocessing's fork start method copies the process without its
+    threads: a child must not wait for the parent's pool, which is not there."""
+    monkeypatch.setenv("FASTRNN_NUM_THREADS", "2")
+    params, X, y, _ = _problem("rnn", 0)
+    want = fastrnn.loss_and_grad(params, X, y)[0]          # the parent's pool now has threads
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a multi-threaded process may deadlock:
+        # what this test shows fastrnn's own threads do not.
+        warnings.filterwarnings("ignore", message=".*multi-threaded.*", category=DeprecationWarning)
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(_loss_in_child, (params, X, y)).get(timeout=120)
+    assert got == want

@@ -27,32 +27,41 @@ def kernel(func=None, *, inline=False):
     return numba.njit(**options)(func)
 
 
-def _expire_stale_cache():
-    """Numba checks a cached kernel against its own source file only: after
-    a change to a helper in another file (or a new Numba), the old machine
-    code would load and run. So the kernel sources are hashed, and when the
-    hash differs from the one the cache was built with, every kernel file is
-    touched, which makes Numba compile afresh (its cache index keys on the
-    file's modification time). Nothing happens where the package is
-    read-only; there Numba keeps its cache elsewhere per version anyway."""
+def expire_stale_cache(dispatcher):
+    """Numba keys a cached kernel on its own source file only (its text, in
+    Numba 0.68; its modification time in older versions): after a change to
+    a helper in another file (an upgrade of fastrnn, say), or with a new
+    Numba, the old machine code would load and run. So the sources of all
+    kernels are hashed, with Numba's version and NUMBA_BOUNDSCHECK (which
+    Numba's cache ignores: a run with bounds checks would load unchecked
+    code), and when the hash differs from the one stored beside the cache,
+    every cached kernel of fastrnn is deleted there and compiled afresh.
+
+    ``dispatcher``: any kernel; its cache directory is where Numba keeps all
+    of them (``kernels/__pycache__``, or below NUMBA_CACHE_DIR). Called once
+    by ``fastrnn/__init__.py``, after the kernels are defined and before any
+    runs. Where the cache directory cannot be written, nothing happens."""
     package = Path(__file__).parent
     sources = sorted(package.glob("kernels/*.py")) + [package / "_jit.py", package / "_codes.py"]
-    digest = hashlib.sha256(numba.__version__.encode())
+    digest = hashlib.sha256(f"numba {numba.__version__} "
+                            f"boundscheck {numba.config.BOUNDSCHECK}".encode())
     for path in sources:
         digest.update(path.read_bytes())
-    stamp = package / "kernels" / "__pycache__" / "sources.sha256"
+    try:
+        cache_dir = Path(dispatcher._cache.cache_path)
+    except AttributeError:                   # a Numba without this attribute: leave it be
+        return
+    stamp = cache_dir / "fastrnn-sources.sha256"
     try:
         if stamp.read_text() == digest.hexdigest():
             return
     except OSError:
         pass
     try:
-        for path in sources:
-            os.utime(path)
-        stamp.parent.mkdir(exist_ok=True)
+        for path in package.glob("kernels/*.py"):
+            for cached in cache_dir.glob(f"{path.stem}.*.nb[ic]"):
+                cached.unlink()
+        cache_dir.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest.hexdigest())
     except OSError:
         pass
-
-
-_expire_stale_cache()

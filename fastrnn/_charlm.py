@@ -18,9 +18,9 @@ import zipfile
 
 import numpy as np
 
-from fastrnn._cliutil import (MATPLOTLIB_MISSING, CLIError, SlowNote, StopOnInterrupt,
-                              check_writable, format_clock, matplotlib_available,
-                              stdout_is_terminal)
+from fastrnn._cliutil import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
+                              format_clock, matplotlib_available, stdout_is_terminal)
+from fastrnn._interrupt import HeldInterrupt
 from fastrnn._text import DEFAULT_TEXT_NAME, default_text, read_text
 from fastrnn.estimator import DEFAULT_LEARNING_RATES, FastRNN
 from fastrnn.vocab import CharVocab
@@ -171,7 +171,7 @@ def train(args, out):
     rng = np.random.default_rng(args.seed)
     progress = _Progress(epochs, n_steps, out, live=stdout_is_terminal())
     done, per_epoch, diverged = 0, None, None
-    with StopOnInterrupt() as interrupt:
+    with HeldInterrupt() as interrupt:
         try:
             while done < epochs and not interrupt.hit:
                 due = [epochs, (done // log_every + 1) * log_every]

@@ -2,7 +2,6 @@
 import argparse
 import math
 import os
-import signal
 import sys
 import threading
 
@@ -18,24 +17,20 @@ class CLIError(Exception):
 
 
 # ------------------------------------------------- argparse value checkers
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum, what):
+    def check(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return check
 
 
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+positive_int = _int_at_least(1, "a positive integer")
+non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def positive_float(text):
@@ -97,31 +92,6 @@ MATPLOTLIB_MISSING = ("--plot needs matplotlib, which is not installed: "
 
 
 # -------------------------------------------------------------- signals
-class StopOnInterrupt:
-    """While active, the first Ctrl-C only sets ``hit`` (the caller stops at
-    the next good moment); a second one raises KeyboardInterrupt at once.
-    ``FastRNN.fit`` holds Ctrl-C the same way while it runs."""
-
-    def __init__(self):
-        self.hit = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
 class SlowNote:
     """Print ``message`` if the block takes longer than ``after`` seconds
     (for the first call of a kernel, which may compile it)."""

@@ -7,7 +7,6 @@ kernel runs, so the division checks of the Python error model only cost time
 (and they keep loops from vectorising).
 """
 import hashlib
-import os
 from pathlib import Path
 
 import numba

@@ -9,9 +9,7 @@ import json
 import math
 import numbers
 import os
-import signal
 import tempfile
-import threading
 import time
 import warnings
 import zipfile
@@ -20,6 +18,7 @@ import numpy as np
 
 from fastrnn import _train_threads
 from fastrnn._codes import CELL_CODES, CLIP_MODES, CLIP_NONE, CLIP_NORM, CLIP_VALUE, OPTIMIZERS
+from fastrnn._interrupt import HeldInterrupt
 from fastrnn._progress import ProgressBar
 from fastrnn._validation import (GATES, PARAM_KEYS, check_cell, check_inputs, check_params,
                                  check_positive_int, check_random_state, check_targets,
@@ -237,8 +236,9 @@ class FastRNN:
         done, block, fault = 0, 1, 0
         bar = ProgressBar(self.epochs) if self.verbose else None
         # Ctrl-C is held until the running block of epochs has finished, so
-        # the model always stops at a completed epoch, never half-way.
-        with _DeferredInterrupt() as interrupt:
+        # the model always stops at a completed epoch, never half-way; a
+        # second Ctrl-C leaves it as it was before this fit.
+        with HeldInterrupt() as interrupt:
             while done < self.epochs and not interrupt.hit:
                 block = min(block, self.epochs - done)
                 order = _epoch_orders(rng, block, n_sequences, self.shuffle)
@@ -477,32 +477,3 @@ def _check_fraction(value, name):
 def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
-
-
-class _DeferredInterrupt:
-    """Hold SIGINT while training runs; ``hit`` says whether one came.
-
-    A second Ctrl-C raises KeyboardInterrupt as soon as the running block
-    returns to Python (about _BLOCK_SECONDS; a compiled call cannot be
-    stopped half-way), and the model is left as it was before ``fit``.
-    Off the main thread, where Python allows no signal handler, nothing is
-    held."""
-
-    def __init__(self):
-        self.hit = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.hit:
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False

@@ -25,6 +25,7 @@ import pytest
 import fastrnn
 from fastrnn import CharVocab, FastRNN, NotFittedError
 from fastrnn import estimator as estimator_module
+from fastrnn._interrupt import HeldInterrupt
 
 KEYS = ("W_x", "W_h", "b_h", "W_y", "b_y")
 K, D, M = 5, 4, 3
@@ -932,13 +933,13 @@ def test_ctrl_c_stops_at_a_completed_epoch():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="os.kill(SIGINT) ends the process on Windows")
-def test_deferred_interrupt_holds_one_ctrl_c_and_lets_a_second_through():
+def test_held_interrupt_holds_one_ctrl_c_and_lets_a_second_through():
     """The guard fit trains under. Python runs a signal handler between
     bytecodes, so a Ctrl-C that arrives while a kernel runs is seen when
     the call returns; two that arrive during the same call count as one.
     Here they arrive one after the other."""
     before = signal.getsignal(signal.SIGINT)
-    with estimator_module._DeferredInterrupt() as guard:
+    with HeldInterrupt() as guard:
         assert signal.getsignal(signal.SIGINT) is not before
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(100):                    # the handler runs at the next bytecodes

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastrnn
+from _metrics import normwise
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch is an optional, independent cross-check (CI installs torch==2.13.0 "
@@ -18,14 +19,6 @@ torch = pytest.importorskip(
 
 KEYS = ("W_x", "W_h", "b_h", "W_y", "b_y")
 BACKENDS = ("numba", "numpy")
-
-
-def normwise(actual, desired):
-    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
-    assert actual.shape == desired.shape, (actual.shape, desired.shape)
-    scale = np.linalg.norm(desired)
-    diff = np.linalg.norm(actual - desired)
-    return diff / scale if scale else diff
 
 
 def torch_reference(params, X, Y, h0):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastrnn
+from _metrics import normwise
 
 K, D, T = 4, 3, 3
 X_ONEHOT = np.eye(4)[[0, 1, 2]]            # (T, k) = (3, 4) float
@@ -70,14 +71,6 @@ def _hand_loop(params, h0=None):
     return loss, np.array(hs), np.array(ps)
 
 
-def _normwise(actual, desired):
-    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
-    assert actual.shape == desired.shape
-    scale = np.linalg.norm(desired)
-    diff = np.linalg.norm(actual - desired)
-    return diff / scale if scale else diff
-
-
 def test_toy_shapes_are_the_notes():
     assert X_ONEHOT.shape == (3, 4) and Y_ONEHOT.shape == (3, 4)
     assert X_ONEHOT.dtype == np.float64 and Y_ONEHOT.dtype == np.float64
@@ -95,9 +88,9 @@ def test_toy_loss_and_forward_match_hand_written_loop(params, backend, form):
     assert abs(loss - loss_hand) <= 1e-12 * abs(loss_hand)
     probs, h_last, hidden = fastrnn.forward(params, X, backend=backend, return_hidden=True)
     assert probs.shape == (T, K) and h_last.shape == (D,) and hidden.shape == (T, D)
-    assert _normwise(probs, P_hand) <= 1e-12
-    assert _normwise(hidden, H_hand) <= 1e-12
-    assert _normwise(h_last, H_hand[-1]) <= 1e-12
+    assert normwise(probs, P_hand) <= 1e-12
+    assert normwise(hidden, H_hand) <= 1e-12
+    assert normwise(h_last, H_hand[-1]) <= 1e-12
     assert set(grads) == set(KEYS)
     for key in KEYS:
         assert grads[key].shape == params[key].shape
@@ -110,8 +103,8 @@ def test_toy_with_given_h0_matches_hand_written_loop(params, backend):
     loss = fastrnn.loss_and_grad(params, X_IDS, Y_IDS, h0=h0, backend=backend)[0]
     assert abs(loss - loss_hand) <= 1e-12 * abs(loss_hand)
     probs, h_last = fastrnn.forward(params, X_ONEHOT, h0=h0, backend=backend)
-    assert _normwise(probs, P_hand) <= 1e-12
-    assert _normwise(h_last, H_hand[-1]) <= 1e-12
+    assert normwise(probs, P_hand) <= 1e-12
+    assert normwise(h_last, H_hand[-1]) <= 1e-12
 
 
 def test_toy_zero_model_loss_is_T_log_m():
@@ -132,8 +125,8 @@ def test_all_toy_forms_give_the_same_numbers(params):
                                                      return_dh0=True)
             assert abs(loss - base_loss) <= 1e-12 * abs(base_loss), form
             for key in KEYS:
-                assert _normwise(grads[key], base_grads[key]) <= 1e-12, (form, key)
-            assert _normwise(dh0, base_dh0) <= 1e-12, form
+                assert normwise(grads[key], base_grads[key]) <= 1e-12, (form, key)
+            assert normwise(dh0, base_dh0) <= 1e-12, form
 
 
 @pytest.mark.parametrize("form", list(TOY_FORMS))
@@ -142,15 +135,15 @@ def test_toy_backends_agree(params, form):
     h0 = np.array([0.1, 0.2, -0.3])
     ref = fastrnn.loss_and_grad(params, X, y, h0=h0, backend="numpy", return_dh0=True)
     ker = fastrnn.loss_and_grad(params, X, y, h0=h0, backend="numba", return_dh0=True)
-    assert _normwise(ker[0], ref[0]) <= 1e-12
+    assert normwise(ker[0], ref[0]) <= 1e-12
     for key in KEYS:
-        assert _normwise(ker[1][key], ref[1][key]) <= 1e-12, key
-    assert _normwise(ker[2], ref[2]) <= 1e-12
+        assert normwise(ker[1][key], ref[1][key]) <= 1e-12, key
+    assert normwise(ker[2], ref[2]) <= 1e-12
     pr, hr, Hr = fastrnn.forward(params, X, h0=h0, backend="numpy", return_hidden=True)
     pk, hk, Hk = fastrnn.forward(params, X, h0=h0, backend="numba", return_hidden=True)
-    assert _normwise(pk, pr) <= 1e-12
-    assert _normwise(hk, hr) <= 1e-12
-    assert _normwise(Hk, Hr) <= 1e-12
+    assert normwise(pk, pr) <= 1e-12
+    assert normwise(hk, hr) <= 1e-12
+    assert normwise(Hk, Hr) <= 1e-12
 
 
 # Finite differences. Error measure per coordinate, for analytic a and

@@ -35,21 +35,13 @@ from fastrnn._codes import (ADAGRAD, ADAM, CLIP_NONE, CLIP_NORM, CLIP_VALUE, MOM
                             OPTIMIZERS, RMSPROP, SGD)
 from fastrnn.kernels import optim as kernel_optim
 from fastrnn.reference import optim as reference_optim
+from _metrics import normwise
 
 pytestmark = pytest.mark.kernels
 
 KEYS = ("W_x", "W_h", "b_h", "W_y", "b_y")
 K, D, M = 5, 4, 3            # input size, hidden units, output classes of dense data
 T_MAX = 8
-
-
-def normwise(actual, desired):
-    """‖actual − desired‖ / ‖desired‖ (0 when both are zero)."""
-    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
-    assert actual.shape == desired.shape
-    scale = np.linalg.norm(desired)
-    diff = np.linalg.norm(actual - desired)
-    return diff / scale if scale else diff
 
 
 # ------------------------------------------------------------------ the data

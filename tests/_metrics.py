@@ -1,0 +1,12 @@
+"""How far apart two results are, as SPEC.md measures agreement."""
+import numpy as np
+
+
+def normwise(actual, desired):
+    """‖actual − desired‖ / ‖desired‖ per array (the plain difference when
+    ``desired`` is zero)."""
+    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape)
+    scale = np.linalg.norm(desired)
+    diff = np.linalg.norm(actual - desired)
+    return diff / scale if scale else diff

@@ -8,8 +8,11 @@ trouble with ``cache=True``).
 Results do not depend on the number of threads: how a batch is cut into
 chunks depends only on its sizes, every chunk writes its own buffers, and
 the chunks' gradients are added up afterwards in chunk order.
-``FASTRNN_NUM_THREADS`` sets the number of threads (default: the CPUs this
-process may run on); 1 runs the chunks one after another, same results.
+
+Threads: ``FASTRNN_NUM_THREADS`` if set; otherwise ``OMP_NUM_THREADS`` if
+set (joblib's loky workers and Dask's workers set it to the threads they
+were given, usually 1); otherwise the CPUs this process may run on. One
+thread runs the chunks one after another, with the same results.
 """
 import os
 import threading
@@ -42,26 +45,39 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
+def _positive_int_from_env(name):
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return threads
+
+
 def num_threads():
-    value = os.environ.get("FASTRNN_NUM_THREADS")
-    if value:
-        try:
-            threads = int(value)
-        except ValueError:
-            raise ValueError(f"FASTRNN_NUM_THREADS: expected a positive integer, got {value!r}") from None
-        if threads < 1:
-            raise ValueError(f"FASTRNN_NUM_THREADS: expected a positive integer, got {value!r}")
-        return threads
+    """Threads fastrnn may use (see the module docstring)."""
+    for name in ("FASTRNN_NUM_THREADS", "OMP_NUM_THREADS"):
+        threads = _positive_int_from_env(name)
+        if threads:
+            return threads
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:                   # not on Linux
         return os.cpu_count() or 1
 
 
-def work_per_row(n_gates, k, d, m):
+def work_per_row(net):
     """Multiply-adds of one step of one sequence, forward: the input
-    projection, the recurrence and the output layer."""
-    return d * (n_gates * (d + k) + m)
+    projections, the recurrences and the output layer of every layer."""
+    a = net.architecture
+    blocks = a.n_directions * (len(net.params["b_h"]) // a.n_hidden)
+    d = a.n_hidden
+    return sum(blocks * d * (a.layer_input_width(layer) + d) for layer in range(a.n_layers)) \
+        + a.n_directions * d * a.n_outputs
 
 
 def chunk_bounds(n_sequences, n_rows, work_per_row):
@@ -87,60 +103,67 @@ def run_chunks(task, n_chunks):
     return list(pool.map(task, range(n_chunks)))
 
 
-def forward_in_chunks(run, n_states, work):
-    """A twin's ``*_forward`` (same signature), run in chunks of whole
-    sequences on threads; every chunk writes its own rows of the outputs,
-    so the result is the unchunked one exactly."""
-    def forward(*args):
-        params, (X, offsets) = args[:5], args[5:7]
-        states0, outputs = args[7:7 + n_states], args[7 + n_states:]
+def _chunk(bounds, offsets, c):
+    (b0, b1), (r0, r1) = bounds[c:c + 2], offsets[bounds[c:c + 2]]
+    return int(b0), int(b1), int(r0), int(r1)
+
+
+def forward_in_chunks(run, work):
+    """A twin's network ``forward`` (same signature), run in chunks of whole
+    sequences on threads; each chunk computes into its own buffers, copied
+    into the outputs, so the result is the unchunked one exactly."""
+    def forward(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches,
+                state_last, P):
         bounds = chunk_bounds(len(offsets) - 1, int(offsets[-1]), work)
         if len(bounds) == 2:
-            return run(*args)
+            return run(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches,
+                       state_last, P)
 
         def task(c):
-            (b0, b1), (r0, r1) = bounds[c:c + 2], offsets[bounds[c:c + 2]]
-            run(*params, X[r0:r1], offsets[b0:b1 + 1] - r0, *(s[b0:b1] for s in states0),
-                *(out[r0:r1] for out in outputs))
+            b0, b1, r0, r1 = _chunk(bounds, offsets, c)
+            s0 = np.ascontiguousarray(state0[:, :, b0:b1])
+            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:])
+            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:])
+            last_c = np.empty_like(s0)
+            run(cell, theta, table, X[r0:r1], offsets[b0:b1 + 1] - r0, s0, loss, last_step,
+                H_c, cache_c, last_c, P[b0:b1] if last_step else P[r0:r1])
+            Hs[:, :, r0:r1], caches[:, :, r0:r1], state_last[:, :, b0:b1] = H_c, cache_c, last_c
         run_chunks(task, len(bounds) - 1)
     return forward
 
 
-def loss_and_grad_in_chunks(run, n_states, work):
-    """A twin's ``*_loss_and_grad`` (same signature), run in chunks of whole
-    sequences on threads.
-
-    Each chunk's twin returns the mean loss over its own B_c sequences and
-    gradients carrying 1/B_c; weighting them by B_c/B and adding them in
-    chunk order gives the batch's loss and gradients, the same whatever the
-    number of threads."""
-    def loss_and_grad(*args):
-        params, (X, Y, offsets) = args[:5], args[5:8]
-        states0 = args[8:8 + n_states]
-        outputs = args[8 + n_states:9 + 2 * n_states]           # H (, C), P
-        grads, dstates0 = args[9 + 2 * n_states:14 + 2 * n_states], args[14 + 2 * n_states:]
-        B = len(offsets) - 1
-        bounds = chunk_bounds(B, int(offsets[-1]), work)
+def loss_and_grad_in_chunks(run, work):
+    """A twin's network ``loss_and_grad`` (same signature), run in chunks of
+    whole sequences on threads. Every sequence's loss is already weighted by
+    its share of the batch (``scale``), so the chunks' losses and gradients
+    add up, in chunk order, to the batch's."""
+    def loss_and_grad(cell, theta, table, X, Y, offsets, scale, step_weight, state0, loss,
+                      last_step, dropout, seed, row0, Hs, caches, state_last, grad, dstate0, dX):
+        bounds = chunk_bounds(len(offsets) - 1, int(offsets[-1]), work)
         if len(bounds) == 2:
-            return run(*args)
+            return run(cell, theta, table, X, Y, offsets, scale, step_weight, state0, loss,
+                       last_step, dropout, seed, row0, Hs, caches, state_last, grad, dstate0,
+                       dX)
         n_chunks = len(bounds) - 1
-        chunk_grads = [grads] + [[np.empty_like(g) for g in grads] for _ in range(n_chunks - 1)]
+        grads = [grad] + [np.empty_like(grad) for _ in range(n_chunks - 1)]
 
         def task(c):
-            (b0, b1), (r0, r1) = bounds[c:c + 2], offsets[bounds[c:c + 2]]
-            return run(*params, X[r0:r1], Y[r0:r1], offsets[b0:b1 + 1] - r0,
-                       *(s[b0:b1] for s in states0), *(out[r0:r1] for out in outputs),
-                       *chunk_grads[c], *(ds[b0:b1] for ds in dstates0))
+            b0, b1, r0, r1 = _chunk(bounds, offsets, c)
+            s0 = np.ascontiguousarray(state0[:, :, b0:b1])
+            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:])
+            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:])
+            last_c, ds_c = np.empty_like(s0), np.empty_like(s0)
+            value = run(cell, theta, table, X[r0:r1], Y[b0:b1] if last_step else Y[r0:r1],
+                        offsets[b0:b1 + 1] - r0, scale[b0:b1],
+                        step_weight[r0:r1] if len(step_weight) else step_weight, s0, loss,
+                        last_step, dropout, seed, row0 + r0, H_c, cache_c, last_c, grads[c],
+                        ds_c, dX[r0:r1] if len(dX) else dX)
+            Hs[:, :, r0:r1], caches[:, :, r0:r1] = H_c, cache_c
+            state_last[:, :, b0:b1], dstate0[:, :, b0:b1] = last_c, ds_c
+            return value
 
         losses = run_chunks(task, n_chunks)
-        weights = np.diff(bounds) / B
-        for g in grads:
-            g *= weights[0]
         for c in range(1, n_chunks):
-            for g, g_c in zip(grads, chunk_grads[c]):
-                g += weights[c] * g_c
-        for ds in dstates0:
-            for c in range(n_chunks):
-                ds[bounds[c]:bounds[c + 1]] *= weights[c]
-        return float(sum(w * loss for w, loss in zip(weights, losses)))
+            grad += grads[c]
+        return float(sum(losses))
     return loss_and_grad

@@ -1,60 +1,78 @@
 """Convert once: every public entry point passes its arguments through here.
 
-What comes out is what the kernels may assume without checking (Numba does
-no bounds checks, so a bad id here would read or corrupt memory there):
-C-contiguous float64 arrays with finite values, int64 ids inside their range,
-shapes that agree with each other. Every error names the argument, says what
-was expected and what was given. Nothing here writes into a caller's array:
-conversion copies when it must and never otherwise.
+What comes out is what the kernels may assume (Numba checks no bounds, so a
+bad id here would read or corrupt memory there): C-contiguous float64 arrays
+with finite values, int64 ids inside their range, shapes that agree with
+each other. Every error names the argument, says what was expected and what
+was given. Nothing here writes into a caller's array: conversion copies when
+it must and never otherwise.
 """
 import numbers
+import re
 import warnings
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
+from fastrnn import _limits
+from fastrnn._cells import CELL_NAMES, CELLS
+from fastrnn._codes import CROSS_ENTROPY, LOSSES, OUTPUTS
+from fastrnn._layout import Architecture, flatten, slot_key, unflatten
 from fastrnn.kernels._checks import all_finite, first_bad_distribution
 
-PARAM_KEYS = ("W_x", "W_h", "b_h", "W_y", "b_y")
-CELLS = ("rnn", "lstm")
-GATES = {"rnn": 1, "lstm": 4}     # blocks stacked in W_x, W_h, b_h
 
-
-class Network(NamedTuple):
-    """Validated parameters and the sizes they imply."""
-    cell: str
-    n_inputs: int
-    n_hidden: int
-    n_outputs: int
-    params: dict                     # the five arrays, C-contiguous float64
-
-    @property
-    def arrays(self):
-        return tuple(self.params[key] for key in PARAM_KEYS)
-
-
-class Sequences(NamedTuple):
-    """B sequences packed one after another along the first axis."""
-    data: np.ndarray                 # (N, k) float64 inputs or (N,) int64 ids
-    offsets: np.ndarray              # (B + 1,) int64: sequence b is rows offsets[b]:offsets[b+1]
-    form: str                        # "single" (T, ...), "batch" (B, T, ...) or "list"
-
-    @property
-    def n_sequences(self):
-        return len(self.offsets) - 1
-
-    @property
-    def is_ids(self):
-        return self.data.ndim == 1
-
-
-def _describe(value):
+# ------------------------------------------------------------------ scalars
+def describe(value):
+    """A short description of a value for an error message."""
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"
     return f"{type(value).__name__} {value!r}"[:120]
 
 
+def check_positive_int(value, name, maximum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a positive integer, got {describe(value)}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected a positive integer of at most {maximum:,}, "
+                         f"got {value}")
+    return int(value)
+
+
+def check_choice(value, choices, name):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+    return value
+
+
+def check_cell(cell):
+    return check_choice(cell, CELL_NAMES, "cell")
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {describe(value)}")
+    return bool(value)
+
+
+def check_random_state(random_state, name="random_state", make=True):
+    """``np.random.default_rng(random_state)`` for None, an int >= 0 or a
+    Generator (returned as it is); ``make=False`` only checks the type."""
+    if random_state is not None and not isinstance(random_state, np.random.Generator) and (
+            isinstance(random_state, (bool, np.bool_))
+            or not isinstance(random_state, numbers.Integral) or random_state < 0):
+        raise TypeError(f"{name}: expected None, a non-negative integer or a "
+                        f"numpy.random.Generator, got {describe(random_state)}")
+    if not make:
+        return None
+    if isinstance(random_state, numbers.Integral):
+        random_state = int(random_state)
+    return np.random.default_rng(random_state)
+
+
+# ------------------------------------------------------------------- arrays
 def as_real_array(value, name):
     """np.asarray for numeric data, refusing what cannot be a real number."""
     if value is None:
@@ -81,71 +99,184 @@ def _writeable(array):
     return array if array.flags.writeable else array.copy()
 
 
-def _as_float64(array, name):
-    out = _writeable(np.ascontiguousarray(array, dtype=np.float64))
+def as_float64(array, name):
+    """C-contiguous float64 with finite values (a copy only when needed)."""
+    with np.errstate(over="ignore"):               # a huge int or float128: checked below
+        out = _writeable(np.ascontiguousarray(array, dtype=np.float64))
     if not all_finite(out.reshape(-1)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
-        raise ValueError(f"{name}: expected finite numbers, found {out[bad]} at index {bad}")
+        given = array[bad] if isinstance(array, np.ndarray) and array.shape == out.shape else out[bad]
+        raise ValueError(f"{name}: expected finite numbers, found {given} at index {bad}")
     return out
 
 
-def _as_ids(array, n_classes, name, what):
-    """int64 ids in [0, n_classes); n_classes=None only checks ids >= 0."""
+def as_ids(array, n_classes, name, what):
+    """int64 ids in [0, n_classes). ``n_classes=None``: the ids decide it
+    (largest + 1), up to ``_limits.MAX_LEARNED_CLASSES``.
+
+    The range is checked on the caller's values, before any conversion: an
+    unsigned id of 2**63 or more would wrap to a negative int64."""
     if array.size:
-        low, high = array.min(), array.max()
-        if n_classes is None:
-            n_classes = int(high) + 1 if high >= 0 else 1
-        if low < 0 or high >= n_classes:
+        low, high = int(array.min()), int(array.max())
+        bound = n_classes if n_classes is not None else _limits.MAX_LEARNED_CLASSES
+        if low < 0 or high >= bound:
             bad = low if low < 0 else high
-            where = tuple(int(i) for i in np.argwhere(array == bad)[0])
-            raise ValueError(f"{name}: {what} must lie in [0, {n_classes - 1}], "
+            where = tuple(int(i) for i in np.argwhere(array == array.dtype.type(bad))[0])
+            if n_classes is None and low >= 0:
+                raise ValueError(
+                    f"{name}: {what} are learned from the data up to "
+                    f"{_limits.MAX_LEARNED_CLASSES - 1}, found {bad} at index {where}; "
+                    f"for more classes give their number explicitly "
+                    f"({'n_inputs' if what == 'token ids' else 'n_outputs'}=...)")
+            raise ValueError(f"{name}: {what} must lie in [0, {bound - 1}], "
                              f"found {bad} at index {where}")
     return _writeable(np.ascontiguousarray(array, dtype=np.int64))
 
 
-def check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected a positive integer, got {_describe(value)}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value}")
-    return int(value)
+# --------------------------------------------------------------- parameters
+class Network(NamedTuple):
+    """Validated parameters: the architecture, the flat vector theta and the
+    layout table the kernels read it with, and ``params``, views of theta
+    under the keys of ``fastrnn._layout``."""
+    architecture: Architecture
+    theta: np.ndarray
+    table: np.ndarray
+    params: dict
+
+    @property
+    def cell(self):
+        return self.architecture.cell
+
+    @property
+    def n_inputs(self):
+        return self.architecture.n_inputs
+
+    @property
+    def n_hidden(self):
+        return self.architecture.n_hidden
+
+    @property
+    def n_outputs(self):
+        return self.architecture.n_outputs
+
+    @property
+    def n_states(self):
+        return len(CELLS[self.cell].states)
+
+    @property
+    def dims(self):
+        """int64 [n_layers, n_directions, n_states, cache_blocks] for the kernels."""
+        a = self.architecture
+        return np.array([a.n_layers, a.n_directions, self.n_states,
+                         CELLS[a.cell].cache_blocks], dtype=np.int64)
 
 
-def check_cell(cell):
-    if cell not in CELLS:
-        raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
-    return cell
+def network_from_theta(theta, architecture):
+    """A Network around an existing theta (not copied)."""
+    return Network(architecture, theta, architecture.table(), unflatten(theta, architecture))
+
+
+_LAYER_KEY = re.compile(r"^(W_x|W_h|b_h|b_hn)(?:_l([1-9][0-9]*))?(_reverse)?$")
+
+
+def infer_architecture(params, name="params"):
+    """The Architecture that a dict of arrays describes, from its keys and
+    the shapes of W_h and W_y (``params`` holds arrays, not yet checked)."""
+    if "W_h" not in params or "W_y" not in params:
+        raise ValueError(f"{name}: expected the keys W_x, W_h, b_h, W_y, b_y (and for deeper "
+                         f"or bidirectional networks the same per layer and direction), "
+                         f"got {sorted(params)}")
+    layers, reverse = 0, False
+    for key in params:
+        match = _LAYER_KEY.match(key)
+        if match:
+            layers = max(layers, int(match.group(2) or 0) + 1)
+            reverse = reverse or bool(match.group(3))
+    W_h, W_y = params["W_h"], params["W_y"]
+    for key, array in (("W_h", W_h), ("W_y", W_y)):
+        if array.ndim != 2:
+            raise ValueError(f"{name}['{key}']: expected 2 dimensions, got shape {array.shape}")
+    rows, d = W_h.shape
+    blocks = {cell.blocks: cell.name for cell in CELLS.values()}
+    if d < 1 or rows % d or rows // d not in blocks:
+        raise ValueError(f"{name}['W_h']: expected shape (d, d) for a simple RNN, (3d, d) for "
+                         f"a GRU or (4d, d) for an LSTM, with d >= 1, got {W_h.shape}")
+    cell = blocks[rows // d]
+    W_x = params.get("W_x")
+    k = W_x.shape[1] if W_x is not None and W_x.ndim == 2 else None   # else: refused below
+    if k == 0:
+        raise ValueError(f"{name}['W_x']: expected at least one input column, got shape "
+                         f"{W_x.shape}")
+    m = W_y.shape[0]
+    if m < 1:
+        raise ValueError(f"{name}['W_y']: expected at least one output row, got shape "
+                         f"{W_y.shape}")
+    return Architecture(cell, k or 1, d, m, layers, reverse)
 
 
 def check_params(params, name="params"):
-    """Validate a parameter dict; infer the cell from the stacked shapes."""
+    """Validate a parameter dict; infer the architecture from its keys and
+    shapes. Returns a Network holding a new flat theta."""
     if not isinstance(params, Mapping):
-        raise TypeError(f"{name}: expected a dict with keys {PARAM_KEYS}, got {_describe(params)}")
-    missing = [key for key in PARAM_KEYS if key not in params]
-    extra = [key for key in params if key not in PARAM_KEYS]
+        raise TypeError(f"{name}: expected a dict of arrays (keys W_x, W_h, b_h, W_y, b_y), "
+                        f"got {describe(params)}")
+    arrays = {key: as_real_array(value, f"{name}['{key}']") for key, value in params.items()}
+    architecture = infer_architecture(arrays, name)
+    shapes = architecture.shapes()
+    missing = [key for key in shapes if key not in arrays]
+    extra = [key for key in arrays if key not in shapes]
     if missing or extra:
-        raise ValueError(f"{name}: expected exactly the keys {PARAM_KEYS}; "
-                         f"missing {missing}, unexpected {extra}")
-    arrays = {key: as_real_array(params[key], f"{name}['{key}']") for key in PARAM_KEYS}
-    for key, ndim in zip(PARAM_KEYS, (2, 2, 1, 2, 1)):
-        if arrays[key].ndim != ndim:
-            raise ValueError(f"{name}['{key}']: expected {ndim} dimensions, "
-                             f"got shape {arrays[key].shape}")
-    rows, d = arrays["W_h"].shape
-    if d < 1 or rows not in (d, 4 * d):
-        raise ValueError(f"{name}['W_h']: expected shape (d, d) for a simple RNN or (4d, d) "
-                         f"for an LSTM with d >= 1, got {arrays['W_h'].shape}")
-    cell = "rnn" if rows == d else "lstm"
-    k = arrays["W_x"].shape[1]
-    m = arrays["W_y"].shape[0]
-    expected = {"W_x": (rows, k), "b_h": (rows,), "W_y": (m, d), "b_y": (m,)}
-    for key, shape in expected.items():
-        if arrays[key].shape != shape or 0 in shape:
-            raise ValueError(f"{name}['{key}']: expected shape {shape} (from W_h {(rows, d)}, "
-                             f"W_x {arrays['W_x'].shape}, W_y {arrays['W_y'].shape}), "
-                             f"got {arrays[key].shape}")
-    converted = {key: _as_float64(arrays[key], f"{name}['{key}']") for key in PARAM_KEYS}
-    return Network(cell, k, d, m, converted)
+        raise ValueError(f"{name}: a {_describe_architecture(architecture)} has exactly the keys "
+                         f"{list(shapes)}; missing {missing}, unexpected {extra}")
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape:
+            raise ValueError(f"{name}['{key}']: expected shape {shape} for a "
+                             f"{_describe_architecture(architecture)}, got {arrays[key].shape}")
+    check_network_size(architecture)
+    for key in shapes:
+        as_float64(arrays[key], f"{name}['{key}']")          # finite
+    theta = flatten(arrays, architecture)
+    return network_from_theta(theta, architecture)
+
+
+def check_network_size(architecture, name="the network"):
+    """Refuse sizes that no machine could hold before anything is allocated."""
+    n = architecture.n_params
+    if n > _limits.MAX_PARAMETERS:
+        raise ValueError(f"{name}: {n:,} parameters ({n * 8 / 2**30:,.0f} GiB in float64), "
+                         f"more than fastrnn's bound of {_limits.MAX_PARAMETERS:,}")
+    return n
+
+
+def _describe_architecture(a):
+    layers = f"{a.n_layers}-layer " if a.n_layers > 1 else ""
+    direction = "bidirectional " if a.bidirectional else ""
+    return (f"{layers}{direction}{a.cell} network with k={a.n_inputs}, d={a.n_hidden}, "
+            f"m={a.n_outputs}")
+
+
+# ------------------------------------------------------------------- inputs
+class Sequences(NamedTuple):
+    """B sequences packed one after another along the first axis."""
+    data: np.ndarray                 # (N, k) float64 inputs or (N,) int64 ids
+    offsets: np.ndarray              # (B + 1,) int64: sequence b is rows offsets[b]:offsets[b+1]
+    form: str                        # "single" (T, ...), "batch" (B, T, ...) or "list"
+
+    @property
+    def n_sequences(self):
+        return len(self.offsets) - 1
+
+    @property
+    def n_rows(self):
+        return int(self.offsets[-1])
+
+    @property
+    def is_ids(self):
+        return self.data.ndim == 1
+
+
+def _features(n_inputs):
+    return "k" if n_inputs is None else str(n_inputs)
 
 
 def _one_hot_warning(array, n_inputs, name):
@@ -162,21 +293,27 @@ def _one_hot_warning(array, n_inputs, name):
 
 
 def _check_sequence(array, n_inputs, name):
-    """One sequence: int (T,) ids or real (T, k) vectors (n_inputs=None:
-    any k, checked for agreement by the caller)."""
-    if array.ndim == 1 and array.dtype.kind in "iu":
+    """One sequence of a list: int (T,) ids or real (T, k) vectors
+    (n_inputs=None: any k, checked for agreement by the caller)."""
+    ids = array.dtype.kind in "iu"
+    if array.ndim == 1 and ids:
         if array.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one time step, got an empty sequence")
-        return _as_ids(array, n_inputs, name, "token ids")
+        return as_ids(array, n_inputs, name, "token ids")
+    if array.ndim == 2 and ids:
+        raise ValueError(f"{name}: an integer array of shape {array.shape} in a list of "
+                         f"sequences; integer arrays are token ids, and one sequence of ids is "
+                         f"1-D (T,). Pass input vectors as floats ({name}.astype(float)), or a "
+                         f"batch of id sequences as one (B, T) array, not inside a list")
     if array.ndim == 2:
         if array.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one time step, got shape {array.shape}")
         if n_inputs is not None and array.shape[1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features per step "
                              f"(shape (T, {n_inputs})), got shape {array.shape}")
-        return _as_float64(array, name)
+        return as_float64(array, name)
     raise ValueError(f"{name}: expected a sequence of integer token ids (T,) or of input "
-                     f"vectors (T, {n_inputs}), got {_describe(array)}")
+                     f"vectors (T, {_features(n_inputs)}), got {describe(array)}")
 
 
 def check_inputs(X, n_inputs, name="X"):
@@ -187,7 +324,8 @@ def check_inputs(X, n_inputs, name="X"):
     the feature count, or the largest id + 1); see :func:`n_inputs_of`."""
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
-            raise ValueError(f"{name}: expected at least one sequence, got an empty {type(X).__name__}")
+            raise ValueError(f"{name}: expected at least one sequence, got an empty "
+                             f"{type(X).__name__}")
         seqs = [_check_sequence(as_real_array(x, f"{name}[{i}]"), n_inputs, f"{name}[{i}]")
                 for i, x in enumerate(X)]
         kinds = {s.ndim for s in seqs}
@@ -197,10 +335,11 @@ def check_inputs(X, n_inputs, name="X"):
                              f"input features, got {sorted(widths)}")
         if len(kinds) > 1:
             raise ValueError(f"{name}: expected every sequence to be token ids (T,) or every one "
-                             f"to be vectors (T, {n_inputs}), got a mix")
+                             f"to be vectors (T, {_features(n_inputs)}), got a mix")
         lengths = [len(s) for s in seqs]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return Sequences(np.concatenate(seqs), offsets, "list")
+        data = seqs[0] if len(seqs) == 1 else np.concatenate(seqs)
+        return Sequences(data, offsets, "list")
 
     array = as_real_array(X, name)
     ids = array.dtype.kind in "iu"
@@ -210,17 +349,19 @@ def check_inputs(X, n_inputs, name="X"):
     if ids and array.ndim in (1, 2):
         if n_inputs is not None:
             _one_hot_warning(array, n_inputs, name)
-        data = _as_ids(array, n_inputs, name, "token ids").reshape(-1)
-    elif array.ndim in (2, 3) and not (ids and array.ndim == 2):
+        data = as_ids(array, n_inputs, name, "token ids").reshape(-1)
+    elif array.ndim in (2, 3) and not ids:
         if n_inputs is not None and array.shape[-1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features in the last axis, "
                              f"got shape {array.shape}")
-        data = _as_float64(array, name).reshape(-1, array.shape[-1])
+        data = as_float64(array, name).reshape(-1, array.shape[-1])
     elif array.ndim == 1:
         raise ValueError(f"{name}: a 1-D array must hold integer token ids, got dtype "
-                         f"{array.dtype}; one sequence of input vectors has shape (T, {n_inputs})")
+                         f"{array.dtype}; one sequence of input vectors has shape "
+                         f"(T, {_features(n_inputs)})")
     else:
-        raise ValueError(f"{name}: expected shape (T, {n_inputs}) or (B, T, {n_inputs}) for input "
+        k = _features(n_inputs)
+        raise ValueError(f"{name}: expected shape (T, {k}) or (B, T, {k}) for input "
                          f"vectors, or (T,) or (B, T) for token ids, got shape {array.shape}")
     single = array.ndim == (1 if ids else 2)
     B, T = (1, array.shape[0]) if single else array.shape[:2]
@@ -233,33 +374,44 @@ def n_inputs_of(seqs):
     return int(seqs.data.max()) + 1 if seqs.is_ids else seqs.data.shape[1]
 
 
-def n_outputs_of(Y):
-    """The m that validated targets imply: distribution size, or largest id + 1."""
-    return int(Y.max()) + 1 if Y.ndim == 1 else Y.shape[1]
-
-
-def _step_shape(seqs):
+def step_shape(seqs):
     """The leading shape of X: what every per-step output is shaped like."""
     if seqs.form == "single":
-        return (int(seqs.offsets[-1]),)
-    B = seqs.n_sequences
-    return (B, int(seqs.offsets[-1]) // B)
+        return (seqs.n_rows,)
+    return (seqs.n_sequences, seqs.n_rows // seqs.n_sequences)
 
 
-def _check_target_array(array, lead, n_outputs, name):
-    if array.dtype.kind in "iu":
-        if array.shape != lead:
-            hint = ("; one-hot targets must be float" if array.shape == lead + (n_outputs,) else "")
-            raise ValueError(f"{name}: expected integer class ids of shape {lead}, "
-                             f"got shape {array.shape}{hint}")
-        return _as_ids(array, n_outputs, name, "class ids").reshape(-1)
-    if n_outputs is None and array.ndim == len(lead) + 1 and array.shape[-1] > 0:
-        n_outputs = array.shape[-1]              # an estimator learning m from the data
-    if array.shape != lead + (n_outputs,):
-        raise ValueError(f"{name}: expected float target distributions of shape "
-                         f"{lead + (n_outputs,)} or integer class ids of shape {lead}, "
-                         f"got {_describe(array)}")
-    Y = _as_float64(array, name).reshape(-1, n_outputs)
+def sequence_shape(seqs):
+    """The leading shape of a per-sequence output: () for one sequence, (B,)."""
+    return () if seqs.form == "single" else (seqs.n_sequences,)
+
+
+# ------------------------------------------------------------------ targets
+class Head(NamedTuple):
+    """The output layer's options, as the kernels take them."""
+    loss: int                        # CROSS_ENTROPY or SQUARED_ERROR
+    last_step: bool
+
+    @property
+    def loss_name(self):
+        return LOSSES[self.loss]
+
+    @property
+    def output_name(self):
+        return OUTPUTS[int(self.last_step)]
+
+
+def check_head(loss, output):
+    loss = check_choice(loss, LOSSES, "loss")
+    output = check_choice(output, OUTPUTS, "output")
+    return Head(LOSSES.index(loss), output == "last_step")
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _check_distributions(Y, name):
     if first_bad_distribution(Y, 1e-6) >= 0:
         if (Y < 0).any():
             raise ValueError(f"{name}: target distributions must be non-negative, "
@@ -267,60 +419,176 @@ def _check_target_array(array, lead, n_outputs, name):
         sums = Y.sum(axis=1)
         bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
         raise ValueError(f"{name}: each target distribution must sum to 1, "
-                         f"step {bad[0]} sums to {sums[bad[0]]}")
+                         f"row {bad[0]} sums to {sums[bad[0]]}")
     return Y
 
 
-def check_targets(y, seqs, n_outputs, name="y"):
-    """Integer class ids shaped like X's steps, or float distributions with
-    a trailing axis of n_outputs; a list of them when X is a list.
-    ``n_outputs=None`` accepts any m (see :func:`n_outputs_of`)."""
+def _check_target_array(array, lead, n_outputs, head, name):
+    """Targets of one array: ``lead`` is the shape of the outputs (the steps
+    of X, or its sequences with last_step). Returns (R,) int64 ids or (R, m)."""
+    if head.loss == CROSS_ENTROPY:
+        if array.dtype.kind in "iu":
+            if array.shape != lead:
+                hint = ("; one-hot targets must be float" if n_outputs is not None and
+                        array.shape == lead + (n_outputs,) else "")
+                raise ValueError(f"{name}: expected integer class ids of shape "
+                                 f"{_shape_text(lead)}, got shape {array.shape}{hint}")
+            return as_ids(array, n_outputs, name, "class ids").reshape(-1)
+        if n_outputs is None and array.ndim == len(lead) + 1 and array.shape[-1] > 0:
+            n_outputs = array.shape[-1]             # an estimator learning m from the data
+        if n_outputs is None or array.shape != lead + (n_outputs,):
+            m = "m" if n_outputs is None else n_outputs
+            raise ValueError(f"{name}: expected float target distributions of shape "
+                             f"{_shape_text(lead + (m,))} or integer class ids of shape "
+                             f"{_shape_text(lead)}, got {describe(array)}")
+        return _check_distributions(as_float64(array, name).reshape(-1, n_outputs), name)
+    # squared error: real values, a trailing axis of m (which may be left out when m = 1)
+    if n_outputs is None:
+        n_outputs = array.shape[-1] if array.ndim == len(lead) + 1 else 1
+    if array.shape == lead and n_outputs == 1:
+        array = array.reshape(lead + (1,))
+    if array.shape != lead + (n_outputs,):
+        shapes = f"{_shape_text(lead + (n_outputs,))}" + \
+            (f" or {_shape_text(lead)}" if n_outputs == 1 else "")
+        raise ValueError(f"{name}: expected real target values of shape {shapes}, "
+                         f"got {describe(array)}")
+    return as_float64(array, name).reshape(-1, n_outputs)
+
+
+def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y"):
+    """Targets for every output row, as the kernels take them: (R,) int64
+    class ids or (R, m) floats, R the number of steps (or of sequences with
+    last_step). ``n_outputs=None`` accepts any m (see :func:`n_outputs_of`).
+
+    Every step: class ids shaped like X's steps, float distributions with a
+    trailing axis of m, or real values (squared error); a list of them when
+    X is a list. Last step: one target per sequence, (B,) or (B, m) (a list
+    X included), or for one sequence () or (m,)."""
+    if head.last_step:
+        lead = sequence_shape(seqs)
+        if isinstance(y, (list, tuple)) and seqs.form == "list" and len(y) != seqs.n_sequences:
+            raise ValueError(f"{name}: X is a list of {seqs.n_sequences} sequences, so expected "
+                             f"one target per sequence ({seqs.n_sequences}), got {len(y)}")
+        return _check_target_array(as_real_array(y, name), lead, n_outputs, head, name)
     if seqs.form == "list":
         if not isinstance(y, (list, tuple)) or len(y) != seqs.n_sequences:
             raise ValueError(f"{name}: X is a list of {seqs.n_sequences} sequences, so expected "
-                             f"a list of {seqs.n_sequences} target sequences, got {_describe(y)}")
+                             f"a list of {seqs.n_sequences} target sequences, got {describe(y)}")
         lengths = np.diff(seqs.offsets)
         parts = []
         for i, t in enumerate(y):
             part = _check_target_array(as_real_array(t, f"{name}[{i}]"), (int(lengths[i]),),
-                                       n_outputs, f"{name}[{i}]")
+                                       n_outputs, head, f"{name}[{i}]")
             if n_outputs is None and part.ndim == 2:
-                n_outputs = part.shape[1]        # the first distribution fixes m
+                n_outputs = part.shape[1]        # the first one fixes m
             parts.append(part)
         if len({p.ndim for p in parts}) > 1:
             raise ValueError(f"{name}: expected every sequence of targets to be class ids or "
                              f"every one to be distributions, got a mix")
-        return np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
     if isinstance(y, (list, tuple)) and len(y) and isinstance(y[0], np.ndarray) and \
             len({np.shape(t) for t in y}) > 1:
         raise ValueError(f"{name}: X is one array, so expected one array of targets, "
                          f"got a list of arrays of different shapes")
-    return _check_target_array(as_real_array(y, name), _step_shape(seqs), n_outputs, name)
+    return _check_target_array(as_real_array(y, name), step_shape(seqs), n_outputs, head, name)
 
 
-def check_state(state, seqs, n_hidden, name="h0"):
-    """An initial state: (d,) for one sequence, (B, d) for a batch or list."""
+def n_outputs_of(Y):
+    """The m that validated targets imply: trailing size, or largest id + 1."""
+    return int(Y.max()) + 1 if Y.ndim == 1 else Y.shape[1]
+
+
+def check_sample_weight(sample_weight, seqs, head, name="sample_weight"):
+    """The loss weights as the kernels take them: ``scale`` (B,), each
+    sequence's share w_b / Σ w_b (1/B without weights), and ``step_weight``
+    (N,) or empty.
+
+    One weight per sequence: (B,) (a list X included; for one sequence, a
+    number). One per step, only at every step: shaped like X's steps (or a
+    list of (T_b,) for a list X). Weights are finite and >= 0, not all 0."""
     B = seqs.n_sequences
-    shape = (n_hidden,) if seqs.form == "single" else (B, n_hidden)
-    if state is None:
-        return np.zeros((B, n_hidden))
-    array = as_real_array(state, name)
-    if array.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
-    return _as_float64(array, name).reshape(B, n_hidden)
+    if sample_weight is None:
+        return np.full(B, 1.0 / B), np.empty(0)
+    per_step = not head.last_step and (
+        (seqs.form == "list" and isinstance(sample_weight, (list, tuple))
+         and len(sample_weight) == B and any(np.ndim(w) == 1 for w in sample_weight))
+        or (seqs.form != "list" and np.shape(sample_weight) == step_shape(seqs)))
+    if per_step:
+        if seqs.form == "list":
+            lengths = np.diff(seqs.offsets)
+            parts = []
+            for i, w in enumerate(sample_weight):
+                part = as_real_array(w, f"{name}[{i}]")
+                if part.shape != (int(lengths[i]),):
+                    raise ValueError(f"{name}[{i}]: expected one weight per step of X[{i}], "
+                                     f"shape ({lengths[i]},), got shape {part.shape}")
+                parts.append(as_float64(part, f"{name}[{i}]"))
+            weights = np.concatenate(parts)
+        else:
+            weights = as_float64(as_real_array(sample_weight, name), name).reshape(-1)
+        _check_weight_values(weights, name)
+        return np.full(B, 1.0 / B), weights
+    weights = as_real_array(sample_weight, name)
+    lead = sequence_shape(seqs)
+    if weights.shape != lead:
+        steps = "" if head.last_step else f", or one per step {_shape_text(step_shape(seqs))}"
+        raise ValueError(f"{name}: expected one weight per sequence {_shape_text(lead)}{steps}, "
+                         f"got {describe(weights)}")
+    weights = as_float64(weights, name).reshape(-1)
+    _check_weight_values(weights, name)
+    return weights / weights.sum(), np.empty(0)
 
 
-def check_lstm_state(state, seqs, n_hidden):
-    """An LSTM's initial state, as PyTorch takes it: None (zeros), or a tuple
-    ``(h0, c0)`` of states each shaped as :func:`check_state` expects (either
-    may be None). Returns the two as (B, d) arrays."""
-    if state is None:
-        state = (None, None)
-    if not isinstance(state, tuple) or len(state) != 2:
-        raise TypeError(f"h0: an LSTM's initial state is None or a tuple (h0, c0) of the hidden "
-                        f"and cell states (either may be None), got {_describe(state)}")
-    h0, c0 = state
-    return check_state(h0, seqs, n_hidden, "h0"), check_state(c0, seqs, n_hidden, "c0")
+def _check_weight_values(weights, name):
+    if (weights < 0).any():
+        raise ValueError(f"{name}: expected weights >= 0, found {weights.min()}")
+    if not weights.any():
+        raise ValueError(f"{name}: all weights are 0, so there is no loss to compute")
+
+
+# ------------------------------------------------------------------- states
+def check_states(h0, net, seqs):
+    """Initial states as the kernels take them, (L·D, n_states, B, d).
+
+    One layer, one direction: h0 (d,) for one sequence, (B, d) otherwise.
+    Deeper or bidirectional: (L·D, d) or (L·D, B, d), PyTorch's order (layer
+    by layer, forward before reverse). For an LSTM, None or a tuple (h0, c0)
+    of such arrays, either None for zeros."""
+    a = net.architecture
+    B, d, S = seqs.n_sequences, a.n_hidden, a.n_slots
+    state0 = np.zeros((S, net.n_states, B, d))
+    if net.cell == "lstm":
+        if h0 is None:
+            h0 = (None, None)
+        if not isinstance(h0, tuple) or len(h0) != 2:
+            raise TypeError(f"h0: an LSTM's initial state is None or a tuple (h0, c0) of the "
+                            f"hidden and cell states (either may be None), got {describe(h0)}")
+        parts = zip(h0, ("h0", "c0"))
+    else:
+        parts = [(h0, "h0")]
+    per_sequence = (d,) if seqs.form == "single" else (B, d)
+    shape = (S,) + per_sequence if a.is_deep else per_sequence
+    for j, (value, name) in enumerate(parts):
+        if value is None:
+            continue
+        array = as_real_array(value, name)
+        if array.shape != shape:
+            what = " (layers × directions first, as PyTorch's h_0)" if a.is_deep else ""
+            raise ValueError(f"{name}: expected shape {_shape_text(shape)}{what}, "
+                             f"got {array.shape}")
+        state0[:, j] = as_float64(array, name).reshape(S, B, d)
+    return state0
+
+
+def states_out(states, net, seqs):
+    """Kernel states (L·D, n_states, B, d) in the caller's form (see
+    :func:`check_states`): h, or (h, c) for an LSTM."""
+    a = net.architecture
+    B, d, S = seqs.n_sequences, a.n_hidden, a.n_slots
+    shape = (S,) if a.is_deep else ()
+    shape += (d,) if seqs.form == "single" else (B, d)
+    out = tuple(np.ascontiguousarray(states[:, j]).reshape(shape) for j in range(net.n_states))
+    return out[0] if net.cell != "lstm" else out
 
 
 def unpack_steps(packed, seqs):
@@ -329,24 +597,9 @@ def unpack_steps(packed, seqs):
     if seqs.form == "list":
         o = seqs.offsets
         return [packed[o[b]:o[b + 1]] for b in range(seqs.n_sequences)]
-    return packed.reshape(_step_shape(seqs) + packed.shape[1:])
+    return packed.reshape(step_shape(seqs) + packed.shape[1:])
 
 
-def unpack_state(state, seqs):
-    """Per-sequence states (B, d): (d,) for a single sequence."""
-    return state[0] if seqs.form == "single" else state
-
-
-def check_random_state(random_state, name="random_state", make=True):
-    """``np.random.default_rng(random_state)`` for None, an int >= 0 or a
-    Generator (returned as it is); ``make=False`` only checks the type."""
-    if random_state is not None and not isinstance(random_state, np.random.Generator) and (
-            isinstance(random_state, (bool, np.bool_))
-            or not isinstance(random_state, numbers.Integral) or random_state < 0):
-        raise TypeError(f"{name}: expected None, a non-negative integer or a "
-                        f"numpy.random.Generator, got {_describe(random_state)}")
-    if not make:
-        return None
-    if isinstance(random_state, numbers.Integral):
-        random_state = int(random_state)
-    return np.random.default_rng(random_state)
+def unpack_sequences(packed, seqs):
+    """Per-sequence outputs (B, ...): (...) for a single sequence."""
+    return packed[0] if seqs.form == "single" else packed

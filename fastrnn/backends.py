@@ -1,35 +1,23 @@
 """Choosing between the two twins of every kernel."""
-from fastrnn.kernels import lstm as _numba_lstm
-from fastrnn.kernels import rnn as _numba_rnn
-from fastrnn.reference import lstm as _numpy_lstm
-from fastrnn.reference import rnn as _numpy_rnn
+from fastrnn.kernels import network as _numba_network
+from fastrnn.kernels import train as _numba_train
+from fastrnn.reference import network as _numpy_network
+from fastrnn.reference import train as _numpy_train
 
 BACKENDS = ("numba", "numpy")
-_MODULES = {
-    ("numba", "rnn"): _numba_rnn,
-    ("numpy", "rnn"): _numpy_rnn,
-    ("numba", "lstm"): _numba_lstm,
-    ("numpy", "lstm"): _numpy_lstm,
-}
-
-
-def train_module(backend):
-    """The module holding ``backend``'s training loop, ``train_epochs``."""
-    from fastrnn.kernels import train as numba_train
-    from fastrnn.reference import train as numpy_train
-    return {"numba": numba_train, "numpy": numpy_train}[check_backend(backend)]
 
 
 def check_backend(backend):
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     return backend
 
 
-def cell_module(backend, cell):
-    """The module holding ``backend``'s functions for ``cell``."""
-    check_backend(backend)
-    try:
-        return _MODULES[backend, cell]
-    except KeyError:
-        raise NotImplementedError(f"cell={cell!r} is not implemented yet") from None
+def network_module(backend):
+    """The module holding ``backend``'s ``forward`` and ``loss_and_grad``."""
+    return {"numba": _numba_network, "numpy": _numpy_network}[check_backend(backend)]
+
+
+def train_module(backend):
+    """The module holding ``backend``'s training loop, ``train_epochs``."""
+    return {"numba": _numba_train, "numpy": _numpy_train}[check_backend(backend)]

@@ -1,119 +1,170 @@
 """The functional API: forward pass and loss with gradients, on either twin.
 
 Both functions validate everything first (see ``fastrnn._validation``),
-then call the same-named function of the chosen backend:
-``backend="numba"`` the compiled kernels, ``backend="numpy"`` the readable
-reference. Inputs are never modified.
-
-The twins of the two cells take the same arguments but for the state: the
-simple RNN carries h (``rnn_forward(..., h0, H, P)``), the LSTM carries h
-and c (``lstm_forward(..., h0, c0, H, C, P)``). Here a state is therefore a
-tuple of (B, d) arrays, (h,) or (h, c), spliced into the twin's arguments.
+then call the network function of the chosen backend: ``backend="numba"``
+the compiled kernels, ``backend="numpy"`` the readable reference. Inputs
+are never modified.
 """
 import numpy as np
 
+from fastrnn._cells import CELLS
+from fastrnn._codes import CROSS_ENTROPY
 from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks, work_per_row
-from fastrnn._validation import (GATES, PARAM_KEYS, check_inputs, check_lstm_state,
-                                 check_params, check_state, check_targets, unpack_state,
-                                 unpack_steps)
-from fastrnn.backends import cell_module
+from fastrnn._layout import unflatten
+from fastrnn._validation import (Head, check_bool, check_head, check_inputs, check_params,
+                                 check_sample_weight, check_states, check_targets, states_out,
+                                 unpack_sequences, unpack_steps)
+from fastrnn.backends import check_backend, network_module
 
 
-def forward(params, X, h0=None, backend="numba", return_hidden=False):
+def forward(params, X, h0=None, backend="numba", return_hidden=False, loss="cross_entropy",
+            output="every_step"):
     """Run the network over one sequence, a batch, or a list of sequences.
 
     Parameters
     ----------
-    params : dict from :func:`fastrnn.init_params` (or trained).
+    params : dict from :func:`fastrnn.init_params` (or trained); its keys
+        and shapes say the cell, the layers and the directions.
     X : one sequence: float (T, k) input vectors or int (T,) token ids;
         a batch: float (B, T, k) or int (B, T); or a list of such sequences
         of any lengths. Integer arrays are always token ids.
     h0 : initial hidden state, (d,) for one sequence, (B, d) otherwise;
-        zeros when None. For an LSTM (as in PyTorch): None or a tuple
+        zeros when None. A network with several layers or two directions
+        takes (L·D, d) or (L·D, B, d), PyTorch's order: layer by layer,
+        forward before reverse. For an LSTM (as in PyTorch): None or a tuple
         ``(h0, c0)`` of the initial hidden and cell states, each shaped as
         above, either of them None for zeros.
     backend : "numba" (compiled kernels) or "numpy" (the reference).
-    return_hidden : also return every h_t (for an LSTM, every h_t and c_t).
+    return_hidden : also return every h_t of the last layer (for an LSTM,
+        every h_t and c_t); bidirectional: both directions side by side.
+    loss : "cross_entropy" (a softmax output: ŷ_t are probabilities) or
+        "squared_error" (an identity output: ŷ_t = W_Y h_t + b_y).
+    output : "every_step" (ŷ_t at every step) or "last_step" (ŷ only at each
+        sequence's last step: many-to-one).
 
     Returns
     -------
-    probs : ŷ_t for every step, shaped like X's steps with a trailing m:
-        (T, m), (B, T, m), or a list of (T_b, m).
-    h_last : the last hidden state of each sequence, (d,) or (B, d); for an
-        LSTM the tuple ``(h_last, c_last)`` with the last cell states too,
-        ready to be passed back as the next call's ``h0``.
-    hidden : only with ``return_hidden``: every h_t, (T, d), (B, T, d) or a
-        list of (T_b, d); for an LSTM the tuple ``(hidden, cells)`` with
-        every c_t shaped the same way.
+    probs : ŷ for every output: at every step, shaped like X's steps with a
+        trailing m ((T, m), (B, T, m), or a list of (T_b, m)); at the last
+        step, (m,) for one sequence, (B, m) otherwise.
+    h_last : the last state of each sequence, shaped like h0; for an LSTM
+        the tuple ``(h_last, c_last)``, ready to be passed back as the next
+        call's ``h0``.
+    hidden : only with ``return_hidden``: every h_t of the last layer,
+        (T, D·d), (B, T, D·d) or a list of (T_b, D·d); for an LSTM the tuple
+        ``(hidden, cells)`` with every c_t shaped the same way.
     """
     net = check_params(params)
+    head = check_head(loss, output)
     seqs = check_inputs(X, net.n_inputs)
-    states0 = _check_states(h0, net, seqs)
-    run = getattr(cell_module(backend, net.cell), f"{net.cell}_forward")
+    return run_forward(net, seqs, check_states(h0, net, seqs), check_backend(backend), head,
+                       check_bool(return_hidden, "return_hidden"))
+
+
+def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), return_hidden=False):
+    """:func:`forward` on validated arguments."""
+    a = net.architecture
+    N, B = seqs.n_rows, seqs.n_sequences
+    run = network_module(backend).forward
     if backend == "numba":
-        run = forward_in_chunks(run, len(states0), _work(net))
-    N = len(seqs.data)
-    S = tuple(np.empty((N, net.n_hidden)) for _ in states0)
-    P = np.empty((N, net.n_outputs))
-    run(*net.arrays, seqs.data, seqs.offsets, *states0, *S, P)
-    last = seqs.offsets[1:] - 1
-    out = (unpack_steps(P, seqs), _state_out(tuple(s[last] for s in S), net, seqs))
+        run = forward_in_chunks(run, work_per_row(net))
+    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden))
+    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden))
+    state_last = np.empty_like(state0)
+    P = np.empty((B if head.last_step else N, a.n_outputs))
+    run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
+        head.last_step, Hs, caches, state_last, P)
+    probs = unpack_sequences(P, seqs) if head.last_step else unpack_steps(P, seqs)
+    out = (probs, states_out(state_last, net, seqs))
     if return_hidden:
-        hidden = tuple(unpack_steps(s, seqs) for s in S)
-        out += (hidden[0] if net.cell == "rnn" else hidden,)
+        hidden = unpack_steps(_side_by_side(Hs[-1]), seqs)
+        if a.cell == "lstm":
+            d = a.n_hidden
+            cells = unpack_steps(_side_by_side(caches[-1][:, :, 4 * d:]), seqs)
+            hidden = (hidden, cells)
+        out += (hidden,)
     return out
 
 
-def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False):
-    """Cross-entropy loss and its gradient by backpropagation through time.
+def _side_by_side(blocks):
+    """(D, N, w) blocks as (N, D·w): the directions side by side."""
+    return np.ascontiguousarray(np.concatenate(list(blocks), axis=1)) if len(blocks) > 1 \
+        else blocks[0]
 
-    X, h0 and backend are as in :func:`forward`. ``y`` holds the targets:
-    integer class ids shaped like X's steps ((T,), (B, T) or a list of
-    (T_b,)), or float distributions with a trailing axis of m (one-hot in
-    the notes), each summing to 1.
 
-    The loss is the mean over the B sequences of each sequence's
-    cross-entropy summed over its steps (B = 1: exactly the loss of the
-    notes); every gradient is of that loss.
+def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False,
+                  loss="cross_entropy", output="every_step", sample_weight=None, *,
+                  return_dX=False):
+    """The loss and its gradient by backpropagation through time.
+
+    X, h0, backend, loss and output are as in :func:`forward`. ``y`` holds
+    the targets, one per output of :func:`forward`:
+
+    * cross_entropy: integer class ids shaped like the outputs ((T,), (B, T)
+      or a list of (T_b,) at every step; (), (B,) at the last step), or
+      float distributions with a trailing axis of m (one-hot in the notes),
+      each summing to 1;
+    * squared_error: real values with a trailing axis of m, which may be left
+      out when m = 1 ((T,) or (T, m), (B, T) or (B, T, m), lists of these;
+      (), (m,), (B,) or (B, m) at the last step).
+
+    Each sequence's loss is the sum of its outputs' losses: −Σ y log ŷ
+    (cross-entropy, computed from the logits) or ½‖ŷ − y‖². The loss is their
+    mean over the B sequences (B = 1: exactly the loss of the notes), or with
+    ``sample_weight``:
+
+    * one weight per sequence, (B,) (a number for one sequence):
+      Σ_b w_b L_b / Σ_b w_b;
+    * one weight per step, shaped like X's steps (every step only): each
+      step's loss times its weight, then the mean over sequences, not
+      renormalised (a 0/1 mask drops steps).
+
+    Weights are >= 0 and not all 0. Every gradient is of that loss.
 
     Returns ``(loss, grads)`` where ``grads`` has the keys and shapes of
-    ``params``; with ``return_dh0=True``, ``(loss, grads, dh0)`` where
-    ``dh0 = ∂loss/∂h0`` is shaped like h0 ((d,) or (B, d)): what truncated
-    BPTT across chunks needs to pass the gradient into the previous chunk.
-    For an LSTM the third element is the tuple ``(dh0, dc0)``, with
-    ``dc0 = ∂loss/∂c0`` shaped the same way.
+    ``params``. ``return_dh0=True`` appends ``dh0 = ∂loss/∂h0``, shaped like
+    h0 (for an LSTM the tuple ``(dh0, dc0)``): what truncated BPTT across
+    chunks needs to pass the gradient into the previous chunk.
+    ``return_dX=True`` appends ``dX = ∂loss/∂X`` for float inputs, shaped
+    like X (what a layer below would need); token ids have none: the
+    columns of ``grads["W_x"]`` are the gradients of the inputs they pick.
     """
     net = check_params(params)
+    head = check_head(loss, output)
     seqs = check_inputs(X, net.n_inputs)
-    Y = check_targets(y, seqs, net.n_outputs)
-    states0 = _check_states(h0, net, seqs)
-    run = getattr(cell_module(backend, net.cell), f"{net.cell}_loss_and_grad")
-    if backend == "numba":
-        run = loss_and_grad_in_chunks(run, len(states0), _work(net))
-    N = len(seqs.data)
-    S = tuple(np.empty((N, net.n_hidden)) for _ in states0)
-    P = np.empty((N, net.n_outputs))
-    grads = [np.empty_like(net.params[key]) for key in PARAM_KEYS]
-    dstates0 = tuple(np.empty_like(s) for s in states0)
-    loss = float(run(*net.arrays, seqs.data, Y, seqs.offsets, *states0, *S, P, *grads, *dstates0))
-    grads = dict(zip(PARAM_KEYS, grads))
+    Y = check_targets(y, seqs, net.n_outputs, head)
+    scale, step_weight = check_sample_weight(sample_weight, seqs, head)
+    state0 = check_states(h0, net, seqs)
+    backend = check_backend(backend)
+    return_dh0 = check_bool(return_dh0, "return_dh0")
+    if check_bool(return_dX, "return_dX") and seqs.is_ids:
+        raise ValueError("return_dX: X holds token ids, which have no gradient; the columns "
+                         "of grads['W_x'] are the gradients of the inputs they pick")
+    value, grad, dstate0, dX = run_loss_and_grad(net, seqs, Y, scale, step_weight, state0,
+                                                 backend, head, return_dX)
+    out = (value, unflatten(grad, net.architecture))
     if return_dh0:
-        return loss, grads, _state_out(dstates0, net, seqs)
-    return loss, grads
+        out += (states_out(dstate0, net, seqs),)
+    if return_dX:
+        out += (unpack_steps(dX, seqs),)
+    return out
 
 
-def _check_states(h0, net, seqs):
-    """The initial state as a tuple of (B, d) arrays: (h0,) or (h0, c0)."""
-    if net.cell == "lstm":
-        return check_lstm_state(h0, seqs, net.n_hidden)
-    return (check_state(h0, seqs, net.n_hidden),)
-
-
-def _state_out(states, net, seqs):
-    """Per-sequence states as the caller gave them: h, or (h, c) for an LSTM."""
-    states = tuple(unpack_state(s, seqs) for s in states)
-    return states[0] if net.cell == "rnn" else states
-
-
-def _work(net):
-    return work_per_row(GATES[net.cell], net.n_inputs, net.n_hidden, net.n_outputs)
+def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
+                      return_dX=False):
+    """:func:`loss_and_grad` on validated arguments: (loss, flat grad,
+    dstate0 (L·D, n_states, B, d), dX (N, k) or None)."""
+    a = net.architecture
+    N = seqs.n_rows
+    run = network_module(backend).loss_and_grad
+    if backend == "numba":
+        run = loss_and_grad_in_chunks(run, work_per_row(net))
+    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden))
+    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden))
+    grad = np.empty_like(net.theta)
+    dstate0 = np.empty_like(state0)
+    dX = np.empty((N if return_dX else 0, a.n_inputs))
+    value = run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets, scale,
+                step_weight, state0, head.loss, head.last_step, 0.0, np.uint64(0), 0, Hs, caches,
+                np.empty_like(state0), grad, dstate0, dX)
+    return float(value), grad, dstate0, (dX if return_dX else None)

@@ -32,6 +32,8 @@ def _add_8_terms(a, c, k, b0, b1, b2, b3, b4, b5, b6, b7, o0, o1):
 def add_products(A, B, Out):
     """Out += A @ B, for A (R, K), B (K, M), Out (R, M)."""
     R, K = A.shape
+    if B.shape[0] != K or Out.shape[0] != R or Out.shape[1] != B.shape[1]:
+        raise ValueError("add_products: expected A (R, K), B (K, M) and Out (R, M)")
     K8 = K - K % 8
     for k in range(0, K8, 8):
         b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
@@ -62,3 +64,28 @@ def add_products_t(A, B, Out):
     Aᵀ is read in place, as a strided view (no copy: this runs inside loops
     over time)."""
     add_products(A.T, B, Out)
+
+
+# Array assignments (dst[:] = src) check that the shapes broadcast and
+# format an error message if not; that error path is a large piece of code
+# to compile into every kernel. These loops rely on the kernels' shape
+# contracts instead.
+@kernel(inline=True)
+def copy_into(dst, src):
+    """dst[i] = src[i] for 1-D arrays of dst's length."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@kernel(inline=True)
+def add_into(dst, src):
+    """dst[i] += src[i] for 1-D arrays of dst's length."""
+    for i in range(dst.shape[0]):
+        dst[i] += src[i]
+
+
+@kernel(inline=True)
+def multiply_into(dst, src):
+    """dst[i] *= src[i] for 1-D arrays of dst's length."""
+    for i in range(dst.shape[0]):
+        dst[i] *= src[i]

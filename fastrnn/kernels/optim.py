@@ -2,7 +2,7 @@
 ``fastrnn.reference.optim`` (read that module for the formulas)."""
 import math
 
-from fastrnn._codes import ADAGRAD, CLIP_NORM, CLIP_VALUE, MOMENTUM, RMSPROP, SGD
+from fastrnn._codes import ADAGRAD, ADAM, CLIP_NORM, CLIP_VALUE, MOMENTUM, RMSPROP, SGD
 from fastrnn._jit import kernel
 
 
@@ -39,35 +39,76 @@ def clip_gradient(grad, clip_mode, clip):
 
 
 @kernel
-def optimizer_step(theta, grad, optimizer, hyper, state, step):
-    """One update of theta in place, with the optimizer's state."""
+def optimizer_step(theta, grad, optimizer, hyper, state, step, previous):
+    """One update of theta in place, with the optimizer's state. Returns
+    whether theta and the state stayed finite; if not, both (and the step
+    counter) are put back as they were, from ``previous`` (3, P).
+
+    The old values are saved in the same pass that updates them, and
+    finiteness is tested as x·0 ≠ 0 (true exactly for inf and nan), or-ed
+    over the vector, so the loops still vectorise."""
     lr, mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
-    step[0] += 1
     n = theta.shape[0]
+    if grad.shape[0] != n or state.shape[0] != 2 or state.shape[1] != n \
+            or previous.shape[0] != 3 or previous.shape[1] != n or hyper.shape[0] != 5:
+        raise ValueError("optimizer_step: expected theta, grad (P,), state (2, P), "
+                         "previous (3, P), hyper (5,)")
+    step[0] += 1
+    old_theta, old_0, old_1 = previous[0], previous[1], previous[2]
+    bad = False
     if optimizer == SGD:
         for p in range(n):
+            old_theta[p] = theta[p]
             theta[p] -= lr * grad[p]
+            bad |= theta[p] * 0.0 != 0.0
     elif optimizer == MOMENTUM:
         v = state[0]
         for p in range(n):
+            old_theta[p] = theta[p]
+            old_0[p] = v[p]
             v[p] = v[p] * mu + grad[p]
             theta[p] -= lr * v[p]
+            bad |= theta[p] * 0.0 + v[p] * 0.0 != 0.0
     elif optimizer == ADAGRAD:
         s = state[0]
         for p in range(n):
+            old_theta[p] = theta[p]
+            old_0[p] = s[p]
             s[p] += grad[p] * grad[p]
             theta[p] -= lr * grad[p] / math.sqrt(s[p] + eps)
+            bad |= theta[p] * 0.0 + s[p] * 0.0 != 0.0
     elif optimizer == RMSPROP:
         s = state[0]
         for p in range(n):
+            old_theta[p] = theta[p]
+            old_0[p] = s[p]
             s[p] = s[p] * beta2 + (1.0 - beta2) * (grad[p] * grad[p])
             theta[p] -= lr * grad[p] / (math.sqrt(s[p]) + eps)
-    else:
+            bad |= theta[p] * 0.0 + s[p] * 0.0 != 0.0
+    elif optimizer == ADAM:
         m, v = state[0], state[1]
         t = step[0]
         step_size = lr / (1.0 - beta1 ** t)
         correction2 = math.sqrt(1.0 - beta2 ** t)
         for p in range(n):
+            old_theta[p] = theta[p]
+            old_0[p] = m[p]
+            old_1[p] = v[p]
             m[p] = m[p] * beta1 + (1.0 - beta1) * grad[p]
             v[p] = v[p] * beta2 + (1.0 - beta2) * (grad[p] * grad[p])
             theta[p] -= step_size * (m[p] / (math.sqrt(v[p]) / correction2 + eps))
+            bad |= theta[p] * 0.0 + m[p] * 0.0 + v[p] * 0.0 != 0.0
+    else:
+        raise ValueError("optimizer_step: unknown optimizer code")
+    if not bad:
+        return True
+    for p in range(n):
+        theta[p] = old_theta[p]
+    if optimizer != SGD:
+        for p in range(n):
+            state[0, p] = old_0[p]
+    if optimizer == ADAM:
+        for p in range(n):
+            state[1, p] = old_1[p]
+    step[0] -= 1
+    return False

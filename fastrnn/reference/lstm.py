@@ -1,4 +1,5 @@
-"""LSTM in plain NumPy, written to be read beside the lecture notes.
+"""The LSTM's recurrence, in plain NumPy, to be read beside the lecture
+notes (σ the logistic sigmoid):
 
     f_t = σ(W_xh_f x_t + W_hh_f h_{t-1} + b_h_f)      forget gate
     i_t = σ(W_xh_i x_t + W_hh_i h_{t-1} + b_h_i)      input gate
@@ -7,21 +8,15 @@
     c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
     h_t = o_t ⊙ tanh(c_t)
 
-followed by the output layer and loss of the simple RNN
-(``fastrnn.reference.rnn``): ŷ_t = softmax(W_Y h_t + b_y),
-L = -(1/B) Σ_b Σ_t Σ_c y_{t,c} log ŷ_{t,c}.
-
-The four gates are stacked in ``W_x`` (4d, k), ``W_h`` (4d, d) and ``b_h``
-(4d,) in the order f, i, o, g: rows 0:d are f, d:2d i, 2d:3d o, 3d:4d g.
-
-Data layout as in ``fastrnn.reference.rnn`` (read that module first), plus
-the cell state: ``c0`` (B, d) initial cell states and ``C`` (N, d), filled
-with every c_t. The kernels (``fastrnn.kernels.lstm``) have the same
-functions with the same signatures.
+The four gates are stacked in W_x (4d, k), W_h (4d, d) and b_h (4d,) in
+the order f, i, o, g. The state is (h, c): ``state0`` is (2, B, d). The
+``cache`` (N, 5d) keeps every step's f, i, o, g and c_t. Arguments as in
+``fastrnn.reference.rnn`` (read that module first); the kernels
+(``fastrnn.kernels.lstm``) have the same functions.
 """
 import numpy as np
 
-from fastrnn.reference.rnn import cross_entropy, input_projection, output_backward, softmax
+from fastrnn.reference.sequences import previous_rows, step_rows
 
 
 def sigmoid(x):
@@ -30,100 +25,46 @@ def sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def lstm_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, c0, H, C, P):
-    """Forward pass: fill H with every h_t, C with every c_t and P with
-    every ŷ_t."""
+def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache, state_last):
+    """h_t and the cache (gates, c_t) for every row."""
     d = W_h.shape[1]
-    starts, lengths = offsets[:-1], np.diff(offsets)
-
-    A = np.empty((len(H), 4 * d))
-    input_projection(X, W_x, b_h, A)            # W_xh x_t + b_h of all four gates, every step
-    h_prev, c_prev = h0.copy(), c0.copy()
-    for t in range(lengths.max()):
-        running = np.flatnonzero(lengths > t)   # sequences that have a step t
-        rows = starts[running] + t
-        a_t = h_prev[running] @ W_h.T + A[rows]  # pre-activations of f, i, o, g side by side
-        f_t = sigmoid(a_t[:, :d])
-        i_t = sigmoid(a_t[:, d:2 * d])
-        o_t = sigmoid(a_t[:, 2 * d:3 * d])
-        g_t = np.tanh(a_t[:, 3 * d:])
-        c_t = f_t * c_prev[running] + i_t * g_t
-        h_t = o_t * np.tanh(c_t)
-        H[rows], C[rows] = h_t, c_t
-        h_prev[running], c_prev[running] = h_t, c_t
-
-    Z = H @ W_y.T + b_y                         # z_t = W_Y h_t + b_y, every step at once
-    P[:] = softmax(Z)                           # ŷ_t = softmax(z_t)
+    h, c = state0[0].copy(), state0[1].copy()     # h_{t-1}, c_{t-1} of every sequence
+    for t in range(len(running)):
+        seqs = order[:running[t]]
+        rows = step_rows(offsets, seqs, t, reverse)
+        a = A[rows] + h[seqs] @ W_h.T            # pre-activations of f, i, o, g side by side
+        f, i, o = sigmoid(a[:, :d]), sigmoid(a[:, d:2 * d]), sigmoid(a[:, 2 * d:3 * d])
+        g = np.tanh(a[:, 3 * d:])
+        c_t = f * c[seqs] + i * g
+        H[rows] = o * np.tanh(c_t)
+        cache[rows] = np.hstack([f, i, o, g, c_t])
+        h[seqs], c[seqs] = H[rows], c_t
+    state_last[0], state_last[1] = h, c
 
 
-def _previous(S, s0, starts):
-    """s_{t-1} for every row: the row above, or s0 at a sequence's first step."""
-    S_prev = np.empty_like(S)
-    S_prev[1:] = S[:-1]
-    S_prev[starts] = s0
-    return S_prev
-
-
-def lstm_loss_and_grad(W_x, W_h, b_h, W_y, b_y, X, Y, offsets, h0, c0, H, C, P,
-                       dW_x, dW_h, db_h, dW_y, db_y, dh0, dc0):
-    """Forward pass, loss (mean over the B sequences of each one's summed
-    cross-entropy) and backpropagation through time. Fills H, C, P, every
-    gradient, dh0 = ∂L/∂h0 and dc0 = ∂L/∂c0; returns the loss."""
-    lstm_forward(W_x, W_h, b_h, W_y, b_y, X, offsets, h0, c0, H, C, P)
+def backward_steps(W_h, b_hn, offsets, order, running, reverse, state0, H, cache, dH,
+                   dA_x, dA_h, db_hn, dstate0):
+    """Backpropagation through time: ∂L/∂a_t of the four gates for every
+    row, and ∂L/∂h_0, ∂L/∂c_0."""
     d = W_h.shape[1]
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    B = len(starts)
-    loss = cross_entropy(P, Y) / B
-
-    # The output layer is the simple RNN's; dH_out = W_Yᵀ dz_t is the part of
-    # dh_t that comes from ŷ_t.
-    dH_out = np.empty_like(H)
-    output_backward(P, Y, H, W_y, B, dW_y, db_y, dH_out)
-
-    # Now that every h_{t-1} is known, the gates of every step at once.
-    H_prev, C_prev = _previous(H, h0, starts), _previous(C, c0, starts)
-    A = np.empty((len(H), 4 * d))
-    input_projection(X, W_x, b_h, A)
-    A += H_prev @ W_h.T
-    F, I, O = sigmoid(A[:, :d]), sigmoid(A[:, d:2 * d]), sigmoid(A[:, 2 * d:3 * d])
-    G = np.tanh(A[:, 3 * d:])
-    tanh_C = np.tanh(C)
-
-    # Backward through time. da_next holds da_{t+1} (the four gates'
-    # pre-activation gradients) and dc_next the gradient reaching c_t through
-    # c_{t+1} = f_{t+1} ⊙ c_t + ..., that is dc_{t+1} ⊙ f_{t+1}; both are 0
-    # past a sequence's last step.
-    dA = np.empty((len(H), 4 * d))
-    da_next = np.zeros((B, 4 * d))
-    dc_next = np.zeros_like(c0)
-    for t in reversed(range(lengths.max())):
-        running = np.flatnonzero(lengths > t)
-        rows = starts[running] + t
-        f_t, i_t, o_t, g_t = F[rows], I[rows], O[rows], G[rows]
-        tanh_c = tanh_C[rows]
-        dh_t = dH_out[rows] + da_next[running] @ W_h    # dh_t = W_Yᵀ dz_t + W_hhᵀ da_{t+1}
+    F, I, O, G, C = (cache[:, j * d:(j + 1) * d] for j in range(5))
+    C_prev = previous_rows(C, state0[1], offsets, reverse)
+    # dh_next: ∂L/∂h_t through step t+1 (W_hhᵀ da_{t+1}); dc_next: ∂L/∂c_t
+    # through c_{t+1} = f_{t+1} ⊙ c_t + ..., that is dc_{t+1} ⊙ f_{t+1}.
+    dh_next, dc_next = np.zeros_like(state0[0]), np.zeros_like(state0[1])
+    for t in reversed(range(len(running))):
+        seqs = order[:running[t]]
+        rows = step_rows(offsets, seqs, t, reverse)
+        f, i, o, g = F[rows], I[rows], O[rows], G[rows]
+        tanh_c = np.tanh(C[rows])
+        dh = dH[rows] + dh_next[seqs]
         # h_t = o_t ⊙ tanh(c_t);  c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        dc_t = dh_t * o_t * (1.0 - tanh_c ** 2) + dc_next[running]
-        do_t = dh_t * tanh_c
-        df_t = dc_t * C_prev[rows]
-        di_t = dc_t * g_t
-        dg_t = dc_t * i_t
+        dc = dh * o * (1.0 - tanh_c ** 2) + dc_next[seqs]
         # through σ' = σ(1 - σ) and tanh' = 1 - tanh², stacked f, i, o, g
-        da_t = np.hstack([df_t * (f_t * (1.0 - f_t)),
-                          di_t * (i_t * (1.0 - i_t)),
-                          do_t * (o_t * (1.0 - o_t)),
-                          dg_t * (1.0 - g_t ** 2)])
-        dA[rows] = da_t
-        da_next[running] = da_t
-        dc_next[running] = dc_t * f_t
-
-    dW_h[:] = dA.T @ H_prev                     # Σ_t da_t h_{t-1}ᵀ
-    db_h[:] = dA.sum(axis=0)                    # Σ_t da_t
-    if X.ndim == 1:                             # Σ_t da_t x_tᵀ: x_t one-hot adds
-        dW_x[:] = 0.0                           # da_t to column x_t
-        np.add.at(dW_x.T, X, dA)
-    else:
-        dW_x[:] = dA.T @ X
-    dh0[:] = da_next @ W_h                      # dh_0 = W_hhᵀ da_1
-    dc0[:] = dc_next                            # dc_0 = dc_1 ⊙ f_1
-    return loss
+        dA_x[rows] = np.hstack([dc * C_prev[rows] * (f * (1.0 - f)),
+                                dc * g * (i * (1.0 - i)),
+                                dh * tanh_c * (o * (1.0 - o)),
+                                dc * i * (1.0 - g ** 2)])
+        dh_next[seqs] = dA_x[rows] @ W_h
+        dc_next[seqs] = dc * f
+    dstate0[0], dstate0[1] = dh_next, dc_next    # dh_0 = W_hhᵀ da_1, dc_0 = dc_1 ⊙ f_1

@@ -1,11 +1,12 @@
 """Gradient clipping and the optimizers, on the flat parameter vector.
 
-All parameters live in one float64 vector ``theta`` (``fastrnn.flat`` says
+All parameters live in one vector ``theta`` (``fastrnn._layout`` says
 where each array sits), so clipping and every optimizer are elementwise
 over plain vectors. Twin of ``fastrnn.kernels.optim``.
 
 Optimizers, with ``hyper = [lr, momentum, beta1, beta2, eps]``; ``state`` is
-a (2, P) array of zeros at the start, ``step`` a one-element int64 counter:
+a (2, P) array of zeros at the start, ``step`` a one-element int64 counter.
+An unknown optimizer code is an error, never a silent default:
 
 * 0 ``sgd``:       θ -= lr g                                   (the notes)
 * 1 ``momentum``:  v = μ v + g;  θ -= lr v                     (torch.optim.SGD)
@@ -16,7 +17,7 @@ a (2, P) array of zeros at the start, ``step`` a one-element int64 counter:
 """
 import numpy as np
 
-from fastrnn._codes import ADAGRAD, CLIP_NORM, CLIP_VALUE, MOMENTUM, RMSPROP, SGD
+from fastrnn._codes import ADAGRAD, ADAM, CLIP_NORM, CLIP_VALUE, MOMENTUM, RMSPROP, SGD
 
 
 def clip_gradient(grad, clip_mode, clip):
@@ -32,9 +33,13 @@ def clip_gradient(grad, clip_mode, clip):
     return norm
 
 
-def optimizer_step(theta, grad, optimizer, hyper, state, step):
-    """One update of theta in place, with the optimizer's state."""
+def optimizer_step(theta, grad, optimizer, hyper, state, step, previous):
+    """One update of theta in place, with the optimizer's state. Returns
+    whether theta and the state stayed finite; if not, both (and the step
+    counter) are put back as they were, from ``previous`` (3, P)."""
     lr, mu, beta1, beta2, eps = hyper
+    previous[0] = theta
+    previous[1:] = state
     step[0] += 1
     if optimizer == SGD:
         theta -= lr * grad
@@ -52,7 +57,7 @@ def optimizer_step(theta, grad, optimizer, hyper, state, step):
         s *= beta2
         s += (1.0 - beta2) * (grad * grad)
         theta -= lr * grad / (np.sqrt(s) + eps)
-    else:
+    elif optimizer == ADAM:
         m, v = state[0], state[1]
         m *= beta1
         m += (1.0 - beta1) * grad
@@ -62,3 +67,11 @@ def optimizer_step(theta, grad, optimizer, hyper, state, step):
         step_size = lr / (1.0 - beta1 ** t)
         denom = np.sqrt(v) / np.sqrt(1.0 - beta2 ** t) + eps
         theta -= step_size * (m / denom)
+    else:
+        raise ValueError(f"optimizer_step: unknown optimizer code {optimizer}")
+    if np.isfinite(theta).all() and np.isfinite(state).all():
+        return True
+    theta[:] = previous[0]
+    state[:] = previous[1:]
+    step[0] -= 1
+    return False

@@ -1,123 +1,135 @@
-"""Training loop in plain NumPy: the twin of ``fastrnn.kernels.train``.
+"""The training loop in plain NumPy: the twin of ``fastrnn.kernels.train``.
 
 One call runs ``len(order)`` epochs. Epoch e visits the sequences in the
 order ``order[e]`` (drawn in Python, so both twins see the same data order),
 ``batch_size`` sequences per mini-batch. With truncated BPTT each sequence
 of a mini-batch is cut into chunks of ``bptt`` steps; every chunk is one
-update, and the hidden state at the end of a chunk starts the next one
-without the gradient flowing back into it (min-char-rnn's ``hprev``).
+update, and the states at the end of a chunk (every layer's h, and c for an
+LSTM) start the next one without the gradient flowing back into them
+(min-char-rnn's ``hprev``).
 
 Arguments shared by both twins:
 
-* ``theta`` (P,): every parameter, flat (see :func:`unflatten`); updated in place.
-* ``sizes``: int64 [cell code, k, d, m].
-* ``X``, ``Y``, ``starts``, ``lengths``: all training sequences packed as in
-  ``fastrnn.reference.rnn``; sequence s is rows ``starts[s]:starts[s]+lengths[s]``.
+* ``cell``, ``theta``, ``table``: as in ``fastrnn.reference.network``;
+  theta is updated in place. ``dims``: int64 [n_layers, n_directions,
+  n_states, cache_blocks] of the network.
+* ``X``, ``Y``: every training sequence packed as in
+  ``fastrnn.reference.sequences``; sequence s is rows
+  ``starts[s]:starts[s] + lengths[s]``. Y has a row per step, or with
+  ``last_step`` a row per sequence.
+* ``seq_weight`` (S,): each sequence's weight; ``step_weight`` (N,) or
+  empty: each step's. An update weights its sequences by w_b / Σ w_b over
+  the sequences it holds; one whose weights are all 0 still carries the
+  states forward, but changes neither theta nor the optimizer.
 * ``order`` (E, S), ``batch_size``, ``bptt``: the data order, as above.
-* ``optimizer``, ``hyper``, ``state``, ``step``: see ``fastrnn.reference.optim``.
-* ``clip_mode``, ``clip``: see ``clip_gradient``.
-* ``losses`` (E,): filled with each epoch's loss, the mean over sequences of
-  the summed cross-entropy, as the updates saw it.
-* ``progress``: int64 [epochs completed, updates done in the failed epoch].
+* ``loss``, ``last_step``: the head. ``dropout``, ``seeds`` (E,) uint64:
+  dropout between layers; update u of epoch e draws its masks from the seed
+  splitmix64(u, seeds[e]) (``fastrnn.reference.dropout``).
+* ``optimizer``, ``hyper``, ``state``, ``step``: see ``fastrnn.reference.optim``;
+  ``clip_mode``, ``clip``: see ``clip_gradient``.
+* ``losses`` (E,): filled with each completed epoch's loss, the weighted
+  mean over sequences of their summed loss, as the updates saw it.
+* ``progress`` int64 (3,): [epochs completed, updates and steps done in
+  the running epoch], kept current after every update.
+* ``stop`` int64 (1,): when another thread sets it, the loop returns
+  STOPPED after the update it is in.
 
-Returns 0, or on a fault (the update is not applied, theta keeps the last
-finite parameters): 1 the loss was not finite, 2 the gradient was not
-finite, 3 the update would have made a parameter non-finite.
+Returns a code of ``fastrnn._codes``: OK; STOPPED; or a fault, after which
+the update that caused it is not applied (theta and the optimizer state are
+those of the last good update): LOSS_NOT_FINITE, GRAD_NOT_FINITE (the
+gradient was not finite) or UPDATE_NOT_FINITE (the update would have made a
+parameter or the optimizer's state non-finite).
 """
-from typing import Callable, NamedTuple
-
 import numpy as np
 
-from fastrnn._codes import LSTM
-from fastrnn.reference.lstm import lstm_loss_and_grad
+from fastrnn._codes import (GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK, STOPPED,
+                            UPDATE_NOT_FINITE)
+from fastrnn.reference.dropout import splitmix64
+from fastrnn.reference.network import loss_and_grad
 from fastrnn.reference.optim import clip_gradient, optimizer_step
-from fastrnn.reference.rnn import rnn_loss_and_grad
-
-OK, LOSS_NOT_FINITE, GRAD_NOT_FINITE, UPDATE_NOT_FINITE = range(4)
-
-
-def unflatten(theta, sizes):
-    """Views W_x, W_h, b_h, W_y, b_y into the flat vector, in that order."""
-    cell, k, d, m = sizes
-    rows = 4 * d if cell == LSTM else d
-    shapes = ((rows, k), (rows, d), (rows,), (m, d), (m,))
-    views, at = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        views.append(theta[at:at + size].reshape(shape))
-        at += size
-    return tuple(views)
 
 
 # Non-finite values are detected and reported by the fault codes, as in the
-# kernel; NumPy's own warnings about them (log 0, overflow) would only add
-# noise, and an exception under warnings-as-errors that the kernel never raises.
-@np.errstate(divide="ignore", over="ignore", invalid="ignore")
-def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
-                 optimizer, hyper, clip_mode, clip, state, step, losses, progress):
+# kernel; NumPy's own warnings about them (overflow) would only add noise,
+# and an exception under warnings-as-errors that the kernel never raises.
+@np.errstate(over="ignore", invalid="ignore")
+def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, step_weight,
+                 order, seeds, batch_size, bptt, loss, last_step, dropout, optimizer, hyper,
+                 clip_mode, clip, state, step, losses, progress, stop):
     """Run len(order) epochs of mini-batch training; see the module docstring."""
-    return run_epochs(REFERENCE_STEPS, theta, sizes, X, Y, starts, lengths, order, batch_size,
-                      bptt, optimizer, hyper, clip_mode, clip, state, step, losses, progress)
-
-
-class Steps(NamedTuple):
-    """What one update computes: the loss and gradient of a chunk (per
-    cell), then clipping and the optimizer. The reference's own here; the
-    threaded trainer (fastrnn._train_threads) runs the same loop with the
-    kernels, on several threads."""
-    rnn_loss_and_grad: Callable
-    lstm_loss_and_grad: Callable
-    check_and_update: Callable
-
-
-def run_epochs(steps, theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
-               optimizer, hyper, clip_mode, clip, state, step, losses, progress):
-    """The loop of :func:`train_epochs`, with the update's ``steps``."""
-    lstm = sizes[0] == LSTM
-    d = sizes[2]
-    params = unflatten(theta, sizes)
+    L, D, n_states, cache_blocks = (int(v) for v in dims)
+    d = int(table[1, 2])
     grad = np.empty_like(theta)
-    grads = unflatten(grad, sizes)
-    previous = np.empty_like(theta)
-    n_sequences = order.shape[1]
+    previous = np.empty((3, len(theta)))
+    # Room for the largest update: batch_size sequences of bptt steps.
+    max_rows = min(batch_size * bptt, len(X))
+    Xc, Yc = np.empty((max_rows,) + X.shape[1:], X.dtype), np.empty((max_rows,) + Y.shape[1:], Y.dtype)
+    offsets, running = np.empty(batch_size + 1, np.int64), np.empty(batch_size, np.int64)
+    scale, step_w = np.empty(batch_size), np.empty(max_rows if len(step_weight) else 0)
     for epoch in range(order.shape[0]):
         total = 0.0
-        updates = 0
-        for first in range(0, n_sequences, batch_size):
+        progress[1:] = 0
+        for first in range(0, order.shape[1], batch_size):
             batch = order[epoch, first:first + batch_size]
-            h = np.zeros((len(batch), d))           # carried across chunks,
-            c = np.zeros((len(batch), d))           # and c_t too for an LSTM
+            carry = np.zeros((L * D, n_states, len(batch), d))    # every layer's states
             for chunk_start in range(0, lengths[batch].max(), bptt):
-                running = np.flatnonzero(lengths[batch] > chunk_start)
-                seqs = batch[running]
-                chunk_lengths = np.minimum(lengths[seqs] - chunk_start, bptt)
-                rows = np.concatenate([np.arange(starts[s] + chunk_start,
-                                                 starts[s] + chunk_start + n)
-                                       for s, n in zip(seqs, chunk_lengths)])
-                offsets = np.concatenate([[0], np.cumsum(chunk_lengths)])
-                H = np.empty((len(rows), d))
-                P = np.empty((len(rows), sizes[3]))
-                dh0 = np.empty((len(seqs), d))
-                if lstm:
-                    C = np.empty_like(H)
-                    loss = steps.lstm_loss_and_grad(*params, X[rows], Y[rows], offsets,
-                                                    h[running], c[running], H, C, P, *grads,
-                                                    dh0, np.empty_like(dh0))
-                    c[running] = C[offsets[1:] - 1]
-                else:
-                    loss = steps.rnn_loss_and_grad(*params, X[rows], Y[rows], offsets,
-                                                   h[running], H, P, *grads, dh0)
-                fault = steps.check_and_update(theta, grad, loss, optimizer, hyper,
-                                               clip_mode, clip, state, step, previous)
-                if fault != OK:
-                    progress[1] = updates
-                    return fault
-                updates += 1
-                total += loss * len(seqs)
-                h[running] = H[offsets[1:] - 1]     # the next chunk starts here
-        losses[epoch] = total / n_sequences
+                n_run, n_rows, weight = gather_chunk(X, Y, starts, lengths, seq_weight,
+                                                     step_weight, batch, chunk_start, bptt,
+                                                     last_step, Xc, Yc, offsets, running,
+                                                     scale, step_w)
+                taken = running[:n_run]
+                state0 = carry[:, :, taken]
+                Hs = np.empty((L, D, n_rows, d))
+                caches = np.empty((L, D, n_rows, cache_blocks * d))
+                state_last = np.empty_like(state0)
+                seed = splitmix64(np.array([progress[1]], dtype=np.uint64), seeds[epoch])[0]
+                value = loss_and_grad(cell, theta, table, Xc[:n_rows],
+                                      Yc[:n_run] if last_step else Yc[:n_rows],
+                                      offsets[:n_run + 1], scale[:n_run], step_w[:n_rows],
+                                      state0, loss, last_step, dropout, seed, 0, Hs, caches,
+                                      state_last, grad, np.empty_like(state0),
+                                      np.empty((0, 0)))
+                if weight > 0.0:
+                    fault = check_and_update(theta, grad, value, optimizer, hyper, clip_mode,
+                                             clip, state, step, previous)
+                    if fault != OK:
+                        return fault
+                    total += value * weight
+                carry[:, :, taken] = state_last             # the next chunk starts here
+                progress[1] += 1
+                progress[2] += n_rows
+                if stop[0]:
+                    return STOPPED
+        losses[epoch] = total / seq_weight.sum()
         progress[0] += 1
     return OK
+
+
+def gather_chunk(X, Y, starts, lengths, seq_weight, step_weight, batch, chunk_start, bptt,
+                 last_step, Xc, Yc, offsets, running, scale, step_w):
+    """One update's data: steps chunk_start .. chunk_start + bptt - 1 of the
+    sequences of ``batch`` that are that long, packed into the first rows
+    of Xc, Yc (a row per sequence with last_step) and step_w, with their
+    offsets; ``running`` receives their positions in the batch and
+    ``scale`` their w_b / Σ w_b. Returns (sequences, rows, Σ w_b)."""
+    taken = np.flatnonzero(lengths[batch] > chunk_start)
+    seqs = batch[taken]
+    counts = np.minimum(lengths[seqs] - chunk_start, bptt)
+    rows = np.concatenate([np.arange(starts[s] + chunk_start, starts[s] + chunk_start + n)
+                           for s, n in zip(seqs, counts)])
+    n_run, n_rows = len(seqs), len(rows)
+    running[:n_run] = taken
+    offsets[:n_run + 1] = np.concatenate([[0], np.cumsum(counts)])
+    Xc[:n_rows] = X[rows]
+    if last_step:
+        Yc[:n_run] = Y[seqs]
+    else:
+        Yc[:n_rows] = Y[rows]
+    if len(step_weight):
+        step_w[:n_rows] = step_weight[rows]
+    weight = seq_weight[seqs].sum()
+    scale[:n_run] = seq_weight[seqs] / weight if weight > 0.0 else 0.0
+    return n_run, n_rows, weight
 
 
 def check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state, step,
@@ -127,12 +139,6 @@ def check_and_update(theta, grad, loss, optimizer, hyper, clip_mode, clip, state
         return LOSS_NOT_FINITE
     if not np.isfinite(clip_gradient(grad, clip_mode, clip)):
         return GRAD_NOT_FINITE
-    previous[:] = theta
-    optimizer_step(theta, grad, optimizer, hyper, state, step)
-    if not np.isfinite(theta).all():
-        theta[:] = previous
+    if not optimizer_step(theta, grad, optimizer, hyper, state, step, previous):
         return UPDATE_NOT_FINITE
     return OK
-
-
-REFERENCE_STEPS = Steps(rnn_loss_and_grad, lstm_loss_and_grad, check_and_update)

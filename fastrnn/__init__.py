@@ -10,3 +10,5 @@ from fastrnn.params import init_params
 
 __version__ = "0.2.0"
 __all__ = ["forward", "loss_and_grad", "init_params", "__version__"]
+from fastrnn.estimator import FastRNN, FastRNNRegressor, NotFittedError  # noqa: E402
+from fastrnn.vocab import CharVocab  # noqa: E402

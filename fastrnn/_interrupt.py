@@ -1,23 +1,48 @@
-"""Ctrl-C held until a good moment: used by ``FastRNN.fit`` (stop after a
-completed block of epochs) and by ``fastrnn train`` (save the model first)."""
+"""Ctrl-C during compiled work: used by ``fit`` and by ``fastrnn train``.
+
+Python runs a signal handler only between bytecodes, never during a
+compiled call, so a call into a kernel cannot be interrupted from the
+thread that made it. Instead the long call runs on a worker thread (the
+kernels release the GIL) while the main thread waits in short steps, where
+Python does run the handler. The handler sets a stop flag that the
+training loops read between updates, so the call returns within one update
+of the Ctrl-C, leaving the model consistent (the parameters of its last
+completed update); the caller then raises KeyboardInterrupt.
+
+A second Ctrl-C stops waiting at once: the caller raises KeyboardInterrupt
+without the result of the running call (the work is lost, the model is
+left as it was before that call). Off the main thread, where Python allows
+no signal handler, calls run directly and nothing is held.
+"""
 import signal
 import threading
 
+import numpy as np
 
-class HeldInterrupt:
-    """While active, the first Ctrl-C only sets ``hit``; the caller stops at
-    its next good moment. A second one raises KeyboardInterrupt as soon as
-    Python runs again (a compiled call cannot be stopped half-way). Off the
-    main thread, where Python allows no signal handler, nothing is held."""
+# How often the waiting main thread wakes (to run a handler, to show progress).
+WAKE_SECONDS = 0.05
+
+
+class StopFlag:
+    """An int64 (1,) array the kernels read between updates, set by the
+    first Ctrl-C while active. ``hit`` says whether a Ctrl-C came."""
 
     def __init__(self):
+        self.array = np.zeros(1, dtype=np.int64)
         self.hit = False
+        self.forced = False
         self._previous = None
 
     def _handler(self, signum, frame):
         if self.hit:
+            self.forced = True
             raise KeyboardInterrupt
         self.hit = True
+        self.array[0] = 1
+
+    @property
+    def active(self):
+        return self._previous is not None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -27,4 +52,35 @@ class HeldInterrupt:
     def __exit__(self, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
         return False
+
+
+def run_stoppable(call, stop, on_wait=None):
+    """``call()``, on a worker thread while ``stop`` is active (otherwise
+    here). The main thread wakes every WAKE_SECONDS, runs ``on_wait()`` if
+    given and lets a Ctrl-C reach ``stop``; a second Ctrl-C raises
+    KeyboardInterrupt here at once. Exceptions of ``call`` are re-raised."""
+    if not stop.active:
+        return call()
+    outcome = {}
+
+    def work():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:             # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="fastrnn-fit", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(WAKE_SECONDS)
+            if on_wait is not None and worker.is_alive():
+                on_wait()
+    except KeyboardInterrupt:
+        stop.array[0] = 1                        # the worker stops after its update
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -1,43 +1,81 @@
-"""Training on several threads, for mini-batches large enough to pay for it.
+"""Training on several threads, for updates large enough to pay for it.
 
 ``fastrnn.kernels.train.train_epochs`` runs whole epochs in one compiled
 call, on one core. When one update is big (at least
 ``_parallel.MIN_PARALLEL_FIT_WORK`` multiply-adds: a mini-batch of 32
 sequences of 50 steps with 128 hidden units is 50 million), both cores pay
-more than the Python step per update costs: this ``train_epochs``, with the
-same signature, runs the reference's training loop
-(``fastrnn.reference.train.run_epochs``) with the compiled kernels, each
-update's loss and gradient in chunks of whole sequences on threads
-(``fastrnn._parallel``), and the compiled clipping and optimizer. The chunks
-depend only on the sizes, so the result does not depend on the number of
-threads.
+more than a Python step per update costs. This ``train_epochs``, with the
+same signature, is that loop with one Python step per update: the kernels
+gather the update's data (``gather_chunk``), its loss and gradient run in
+chunks of whole sequences on threads (``fastrnn._parallel``), and the
+compiled ``check_and_update`` clips and updates. The chunks depend only on
+the sizes, so the result does not depend on the number of threads; the
+tests hold it to the reference's own loop (``fastrnn.reference.train``).
 """
 import numpy as np
 
 from fastrnn import _parallel
-from fastrnn._parallel import loss_and_grad_in_chunks, work_per_row
-from fastrnn.kernels.lstm import lstm_loss_and_grad
-from fastrnn.kernels.rnn import rnn_loss_and_grad
-from fastrnn.kernels.train import check_and_update
-from fastrnn.reference.train import Steps, run_epochs
+from fastrnn._codes import OK, STOPPED
+from fastrnn._parallel import loss_and_grad_in_chunks
+from fastrnn.kernels.dropout import splitmix64
+from fastrnn.kernels.network import loss_and_grad
+from fastrnn.kernels.train import check_and_update, gather_chunk
 
 
-# As the reference: faults are reported by their codes, not as NumPy
-# warnings (here only the weighted sums of the chunks' gradients could warn).
-@np.errstate(divide="ignore", over="ignore", invalid="ignore")
-def train_epochs(theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
-                 optimizer, hyper, clip_mode, clip, state, step, losses, progress):
-    """Run len(order) epochs of mini-batch training; see
-    ``fastrnn.reference.train``."""
-    k, d, m = int(sizes[1]), int(sizes[2]), int(sizes[3])
-    steps = Steps(loss_and_grad_in_chunks(rnn_loss_and_grad, 1, work_per_row(1, k, d, m)),
-                  loss_and_grad_in_chunks(lstm_loss_and_grad, 2, work_per_row(4, k, d, m)),
-                  check_and_update)
-    return run_epochs(steps, theta, sizes, X, Y, starts, lengths, order, batch_size, bptt,
-                      optimizer, hyper, clip_mode, clip, state, step, losses, progress)
+def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, step_weight,
+                 order, seeds, batch_size, bptt, loss, last_step, dropout, optimizer, hyper,
+                 clip_mode, clip, state, step, losses, progress, stop, work_per_row=1):
+    """Run len(order) epochs of mini-batch training; see ``fastrnn.reference.train``.
+    ``work_per_row``: multiply-adds per step, to cut updates into chunks."""
+    L, D, n_states, cache_blocks = (int(v) for v in dims)
+    d = int(table[1, 2])
+    run = loss_and_grad_in_chunks(loss_and_grad, work_per_row)
+    grad = np.empty_like(theta)
+    previous = np.empty((3, len(theta)))
+    max_rows = min(batch_size * bptt, len(X))
+    Xc = np.empty((max_rows,) + X.shape[1:], X.dtype)
+    Yc = np.empty((max_rows,) + Y.shape[1:], Y.dtype)
+    offsets, running = np.empty(batch_size + 1, np.int64), np.empty(batch_size, np.int64)
+    scale, step_w = np.empty(batch_size), np.empty(max_rows if len(step_weight) else 0)
+    no_dX = np.empty((0, 0))
+    total_weight = seq_weight.sum()
+    for epoch in range(order.shape[0]):
+        total = 0.0
+        progress[1:] = 0
+        for first in range(0, order.shape[1], batch_size):
+            batch = np.ascontiguousarray(order[epoch, first:first + batch_size])
+            carry = np.zeros((L * D, n_states, len(batch), d))
+            for chunk_start in range(0, int(lengths[batch].max()), bptt):
+                n_run, n_rows, weight = gather_chunk(X, Y, starts, lengths, seq_weight,
+                                                     step_weight, batch, chunk_start, bptt,
+                                                     last_step, Xc, Yc, offsets, running,
+                                                     scale, step_w)
+                taken = running[:n_run]
+                state0 = np.ascontiguousarray(carry[:, :, taken])
+                state_last = np.empty_like(state0)
+                seed = splitmix64(np.uint64(progress[1]), seeds[epoch])
+                value = run(cell, theta, table, Xc[:n_rows],
+                            Yc[:n_run] if last_step else Yc[:n_rows], offsets[:n_run + 1],
+                            scale[:n_run], step_w[:n_rows], state0, loss, last_step, dropout,
+                            seed, 0, np.empty((L, D, n_rows, d)),
+                            np.empty((L, D, n_rows, cache_blocks * d)), state_last, grad,
+                            np.empty_like(state0), no_dX)
+                if weight > 0.0:
+                    fault = check_and_update(theta, grad, value, optimizer, hyper, clip_mode,
+                                             clip, state, step, previous)
+                    if fault != OK:
+                        return fault
+                    total += value * weight
+                carry[:, :, taken] = state_last
+                progress[1] += 1
+                progress[2] += n_rows
+                if stop[0]:
+                    return STOPPED
+        losses[epoch] = total / total_weight
+        progress[0] += 1
+    return OK
 
 
-def is_worth_it(k, d, m, n_gates, batch_size, bptt):
+def is_worth_it(work_per_row, batch_size, bptt):
     """Whether an update of batch_size sequences of bptt steps is big enough."""
-    return batch_size > 1 and \
-        batch_size * bptt * work_per_row(n_gates, k, d, m) >= _parallel.MIN_PARALLEL_FIT_WORK
+    return batch_size > 1 and batch_size * bptt * work_per_row >= _parallel.MIN_PARALLEL_FIT_WORK

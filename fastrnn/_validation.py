@@ -499,16 +499,16 @@ def n_outputs_of(Y):
 
 
 def check_sample_weight(sample_weight, seqs, head, name="sample_weight"):
-    """The loss weights as the kernels take them: ``scale`` (B,), each
-    sequence's share w_b / Σ w_b (1/B without weights), and ``step_weight``
-    (N,) or empty.
+    """The loss weights, as (seq_weight (B,), step_weight (N,) or empty):
+    ones and no step weights when ``sample_weight`` is None. The kernels take
+    each sequence's share w_b / Σ w_b (:func:`sequence_scale`).
 
     One weight per sequence: (B,) (a list X included; for one sequence, a
     number). One per step, only at every step: shaped like X's steps (or a
     list of (T_b,) for a list X). Weights are finite and >= 0, not all 0."""
     B = seqs.n_sequences
     if sample_weight is None:
-        return np.full(B, 1.0 / B), np.empty(0)
+        return np.ones(B), np.empty(0)
     per_step = not head.last_step and (
         (seqs.form == "list" and isinstance(sample_weight, (list, tuple))
          and len(sample_weight) == B and any(np.ndim(w) == 1 for w in sample_weight))
@@ -527,7 +527,7 @@ def check_sample_weight(sample_weight, seqs, head, name="sample_weight"):
         else:
             weights = as_float64(as_real_array(sample_weight, name), name).reshape(-1)
         _check_weight_values(weights, name)
-        return np.full(B, 1.0 / B), weights
+        return np.ones(B), weights
     weights = as_real_array(sample_weight, name)
     lead = sequence_shape(seqs)
     if weights.shape != lead:
@@ -536,7 +536,12 @@ def check_sample_weight(sample_weight, seqs, head, name="sample_weight"):
                          f"got {describe(weights)}")
     weights = as_float64(weights, name).reshape(-1)
     _check_weight_values(weights, name)
-    return weights / weights.sum(), np.empty(0)
+    return weights, np.empty(0)
+
+
+def sequence_scale(seq_weight):
+    """Each sequence's share of the loss, w_b / Σ w_b (1/B without weights)."""
+    return seq_weight / seq_weight.sum()
 
 
 def _check_weight_values(weights, name):

@@ -12,7 +12,8 @@ from fastrnn._codes import CROSS_ENTROPY
 from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks, work_per_row
 from fastrnn._layout import unflatten
 from fastrnn._validation import (Head, check_bool, check_head, check_inputs, check_params,
-                                 check_sample_weight, check_states, check_targets, states_out,
+                                 check_sample_weight, check_states, check_targets, sequence_scale,
+                                 states_out,
                                  unpack_sequences, unpack_steps)
 from fastrnn.backends import check_backend, network_module
 
@@ -133,14 +134,15 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False,
     head = check_head(loss, output)
     seqs = check_inputs(X, net.n_inputs)
     Y = check_targets(y, seqs, net.n_outputs, head)
-    scale, step_weight = check_sample_weight(sample_weight, seqs, head)
+    seq_weight, step_weight = check_sample_weight(sample_weight, seqs, head)
     state0 = check_states(h0, net, seqs)
     backend = check_backend(backend)
     return_dh0 = check_bool(return_dh0, "return_dh0")
     if check_bool(return_dX, "return_dX") and seqs.is_ids:
         raise ValueError("return_dX: X holds token ids, which have no gradient; the columns "
                          "of grads['W_x'] are the gradients of the inputs they pick")
-    value, grad, dstate0, dX = run_loss_and_grad(net, seqs, Y, scale, step_weight, state0,
+    value, grad, dstate0, dX = run_loss_and_grad(net, seqs, Y, sequence_scale(seq_weight),
+                                                 step_weight, state0,
                                                  backend, head, return_dX)
     out = (value, unflatten(grad, net.architecture))
     if return_dh0:

@@ -1,102 +1,115 @@
-"""Converting parameters between fastrnn and PyTorch.
+"""Converting parameters (and gradients) between fastrnn and PyTorch.
 
 Two functions, plain NumPy (torch is never imported):
 
-* ``to_torch_state_dict(params) -> (rnn_state, linear_state)``: the state
-  dicts of a single-layer ``nn.RNN`` (tanh) or ``nn.LSTM`` and of the
-  ``nn.Linear`` output layer that compute what ``params`` computes;
-* ``from_torch_state_dict(rnn_state, linear_state) -> params``: the inverse.
+* ``to_torch_state_dict(params, gradients=False) -> (rnn_state, linear_state)``:
+  the state dicts of an ``nn.RNN`` (tanh), ``nn.LSTM`` or ``nn.GRU`` (with
+  its ``num_layers`` and ``bidirectional``) and of the ``nn.Linear`` output
+  layer that compute what ``params`` computes;
+* ``from_torch_state_dict(rnn_state, linear_state, gradients=False) -> params``:
+  the inverse.
 
-The cell is read off the shapes (``weight_hh_l0`` is (d, d) for an RNN,
-(4d, d) for an LSTM). The state dicts hold NumPy float64 arrays; load them
-into torch modules with::
+The cell, the layers and the directions are read off the keys and shapes
+(``weight_hh_l0`` is (d, d) for an RNN, (3d, d) for a GRU, (4d, d) for an
+LSTM; ``_l{k}`` and ``_reverse`` keys for layers and directions). State
+dicts hold NumPy float64 arrays; load them into torch modules with::
 
     rnn.load_state_dict({key: torch.from_numpy(value) for key, value in rnn_state.items()})
 
 ``from_torch_state_dict`` takes ``module.state_dict()`` as it is (torch
-tensors, of any float dtype and device) or dicts of NumPy arrays.
+tensors of any float dtype and device) or dicts of NumPy arrays.
 
-Layouts. PyTorch stacks the LSTM gates as i, f, g, o; fastrnn as f, i, o, g
-(SPEC.md). PyTorch adds two biases, ``bias_ih_l0 + bias_hh_l0``, where
-fastrnn has one ``b_h``: converting to torch puts all of ``b_h`` in
-``bias_ih_l0`` and zeros in ``bias_hh_l0``; converting from torch sums the
-two. Only what fastrnn computes converts: one layer, one direction, no
-``proj_size``; modules built with ``bias=False`` convert with zero biases.
-The output layer is ``nn.Linear(d, m)`` (``weight`` = W_y, ``bias`` = b_y),
-followed by a softmax that torch's ``nn.CrossEntropyLoss`` applies itself.
+Layouts (``docs/math.md``). PyTorch stacks the LSTM gates as i, f, g, o;
+fastrnn as f, i, o, g. The GRU's r, u (PyTorch's z), n are the same in
+both. PyTorch has two biases, ``bias_ih + bias_hh``, where fastrnn has one
+``b_h``, except in the GRU's n block, where PyTorch's ``bias_hh`` is
+fastrnn's ``b_hn``: converting to torch puts all of b_h in ``bias_ih`` and
+zeros (or the GRU's b_hn) in ``bias_hh``; converting from torch adds them.
+The output layer is ``nn.Linear(D·d, m)`` (``weight`` = W_y, ``bias`` =
+b_y), followed by the softmax that ``nn.CrossEntropyLoss`` applies itself.
 
-Gradients (the ``.grad`` of each parameter) convert with
-``from_torch_state_dict`` too, but leave ``bias_hh_l0``'s out: it equals
-``bias_ih_l0``'s, which is already the gradient of b_h, and the sum would
-double it.
+Gradients convert with ``gradients=True``. In PyTorch, the gradient of
+``bias_hh`` equals that of ``bias_ih`` (they are added), except in the
+GRU's n block, where it is ∂L/∂b_hn = Σ_t r_t ⊙ dn_t; so from torch b_h's
+gradient is ``bias_ih``'s alone (adding ``bias_hh``'s would double it) and
+b_hn's is ``bias_hh``'s n block; to torch, both get what PyTorch's would
+hold. Only what fastrnn computes converts: no ``proj_size``; modules built
+with ``bias=False`` convert with zero biases.
 """
+import re
 from collections.abc import Mapping
 
 import numpy as np
 
-from fastrnn._validation import _as_float64, _describe, as_real_array, check_params
+from fastrnn._cells import CELLS
+from fastrnn._layout import Architecture, slot_key
+from fastrnn._validation import as_float64, as_real_array, check_params, describe
 
-# Row blocks of fastrnn's (f, i, o, g) in PyTorch's order (i, f, g, o). The
+# Row blocks of fastrnn's LSTM (f, i, o, g) in PyTorch's order (i, f, g, o). The
 # permutation is its own inverse, so it also maps PyTorch's blocks to fastrnn's.
 _LSTM_BLOCKS = (1, 0, 3, 2)
-
-_RNN_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+_TORCH_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l([0-9]+)(_reverse)?$")
 _LINEAR_KEYS = ("weight", "bias")
 
 
-def _swap_gate_blocks(array, d):
-    """Reorder the four row blocks of an LSTM array, (4d, ...)."""
+def _torch_key(name, layer, direction):
+    return f"{name}_l{layer}" + ("_reverse" if direction else "")
+
+
+def _swap_gate_blocks(array, cell, d):
+    """fastrnn's gate blocks in PyTorch's order, or back (an involution)."""
+    if cell != "lstm":
+        return array.copy()
     return np.concatenate([array[b * d:(b + 1) * d] for b in _LSTM_BLOCKS])
 
 
-def to_torch_state_dict(params):
-    """The state dicts of torch modules computing what ``params`` computes.
+def to_torch_state_dict(params, gradients=False):
+    """The state dicts of torch modules computing what ``params`` computes
+    (with ``gradients=True``: what their ``.grad`` would hold for the
+    gradients ``params``).
 
-    Returns ``(rnn_state, linear_state)``: ``rnn_state`` for a single-layer
-    ``nn.RNN(k, d)`` (tanh) or ``nn.LSTM(k, d)``, with keys ``weight_ih_l0``,
-    ``weight_hh_l0``, ``bias_ih_l0`` (all of b_h), ``bias_hh_l0`` (zeros);
-    ``linear_state`` for ``nn.Linear(d, m)``, with keys ``weight``, ``bias``.
-    Every value is a new C-contiguous float64 NumPy array.
-    """
+    Returns ``(rnn_state, linear_state)``: ``rnn_state`` for ``nn.RNN(k, d)``
+    (tanh), ``nn.LSTM(k, d)`` or ``nn.GRU(k, d)`` with the network's
+    ``num_layers`` and ``bidirectional``, with keys ``weight_ih_l{k}``,
+    ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` (and ``_reverse``);
+    ``linear_state`` for ``nn.Linear(D·d, m)``, keys ``weight``, ``bias``.
+    Every value is a new C-contiguous float64 NumPy array."""
     net = check_params(params)
-    W_x, W_h, b_h, W_y, b_y = net.arrays
-    if net.cell == "lstm":
-        d = net.n_hidden
-        W_x, W_h, b_h = (_swap_gate_blocks(a, d) for a in (W_x, W_h, b_h))
-    rnn_state = {
-        "weight_ih_l0": W_x.copy(),
-        "weight_hh_l0": W_h.copy(),
-        "bias_ih_l0": b_h.copy(),
-        "bias_hh_l0": np.zeros_like(b_h),
-    }
-    linear_state = {"weight": W_y.copy(), "bias": b_y.copy()}
+    a = net.architecture
+    d = a.n_hidden
+    rnn_state = {}
+    for _, layer, direction in a.slots():
+        get = {name: net.params.get(slot_key(name, layer, direction))
+               for name in ("W_x", "W_h", "b_h", "b_hn")}
+        b_h = get["b_h"]
+        if gradients:
+            bias_hh = b_h.copy()
+            if a.cell == "gru":
+                bias_hh[2 * d:] = get["b_hn"]
+        else:
+            bias_hh = np.zeros_like(b_h)
+            if a.cell == "gru":
+                bias_hh[2 * d:] = get["b_hn"]
+        arrays = {"weight_ih": get["W_x"], "weight_hh": get["W_h"], "bias_ih": b_h,
+                  "bias_hh": bias_hh}
+        for name, array in arrays.items():
+            rnn_state[_torch_key(name, layer, direction)] = _swap_gate_blocks(array, a.cell, d)
+    linear_state = {"weight": net.params["W_y"].copy(), "bias": net.params["b_y"].copy()}
     return rnn_state, linear_state
 
 
 def _as_numpy(value, name):
     """A torch tensor (any dtype or device) or array-like as float64 NumPy."""
     if hasattr(value, "detach"):
-        value = np.asarray(value.detach().cpu())
-    return _as_float64(as_real_array(value, name), name)
+        value = np.asarray(value.detach().cpu().double())
+    return as_float64(as_real_array(value, name), name)
 
 
-def _read_state(state, keys, optional, name, what):
-    """The arrays of a state dict, refusing keys fastrnn cannot represent;
-    missing optional keys (the biases of ``bias=False`` modules) give None."""
+def _mapping(state, name, what):
     if not isinstance(state, Mapping):
         hint = "; pass module.state_dict()" if hasattr(state, "state_dict") else ""
-        raise TypeError(f"{name}: expected the state dict of {what}, got {_describe(state)}{hint}")
-    extra = [key for key in state if key not in keys]
-    if extra:
-        raise ValueError(f"{name}: unexpected keys {extra}; expected the state dict of {what} "
-                         f"(keys {keys}); several layers, bidirectional modules and proj_size "
-                         f"have no fastrnn equivalent")
-    missing = [key for key in keys if key not in state and key not in optional]
-    if missing:
-        raise ValueError(f"{name}: missing keys {missing}; expected the state dict of {what} "
-                         f"(keys {keys})")
-    return {key: _as_numpy(state[key], f"{name}['{key}']") if key in state else None
-            for key in keys}
+        raise TypeError(f"{name}: expected the state dict of {what}, got {describe(state)}{hint}")
+    return state
 
 
 def _check_shape(array, shape, name):
@@ -104,43 +117,90 @@ def _check_shape(array, shape, name):
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
 
 
-def from_torch_state_dict(rnn_state, linear_state):
-    """fastrnn params from the state dicts of torch modules.
+def from_torch_state_dict(rnn_state, linear_state, gradients=False):
+    """fastrnn params (or, with ``gradients=True``, fastrnn gradients) from
+    the state dicts (or the ``.grad`` of the parameters, by the same keys)
+    of torch modules.
 
-    ``rnn_state``: ``state_dict()`` of a single-layer, unidirectional
-    ``nn.RNN`` (tanh) or ``nn.LSTM``; ``linear_state``: ``state_dict()`` of
-    the ``nn.Linear`` output layer. Values may be torch tensors or arrays.
-    Returns a params dict (keys ``W_x``, ``W_h``, ``b_h``, ``W_y``, ``b_y``)
-    of new C-contiguous float64 NumPy arrays: b_h = bias_ih_l0 + bias_hh_l0,
-    LSTM gate blocks reordered from torch's (i, f, g, o) to (f, i, o, g).
-    """
-    rnn = _read_state(rnn_state, _RNN_KEYS, ("bias_ih_l0", "bias_hh_l0"), "rnn_state",
-                      "an nn.RNN or nn.LSTM")
-    linear = _read_state(linear_state, _LINEAR_KEYS, ("bias",), "linear_state", "an nn.Linear")
-
-    W_h = rnn["weight_hh_l0"]
-    if W_h.ndim != 2 or W_h.shape[1] < 1 or W_h.shape[0] not in (W_h.shape[1], 4 * W_h.shape[1]):
-        raise ValueError(f"rnn_state['weight_hh_l0']: expected shape (d, d) for an nn.RNN or "
-                         f"(4d, d) for an nn.LSTM, got {W_h.shape}")
-    rows, d = W_h.shape
-    W_x = rnn["weight_ih_l0"]
-    if W_x.ndim != 2 or W_x.shape[0] != rows or W_x.shape[1] < 1:
+    ``rnn_state``: ``state_dict()`` of an ``nn.RNN`` (tanh), ``nn.LSTM`` or
+    ``nn.GRU`` of any ``num_layers``, either direction; ``linear_state``:
+    ``state_dict()`` of the ``nn.Linear`` output layer. Values may be torch
+    tensors or arrays. Returns a dict with fastrnn's keys (``docs/math.md``)
+    of new C-contiguous float64 NumPy arrays."""
+    rnn = _mapping(rnn_state, "rnn_state", "an nn.RNN, nn.LSTM or nn.GRU")
+    linear = _mapping(linear_state, "linear_state", "an nn.Linear")
+    found = {}
+    for key in rnn:
+        match = _TORCH_KEY.match(key) if isinstance(key, str) else None
+        if not match:
+            raise ValueError(f"rnn_state: unexpected key {key!r}; expected weight_ih_l0, "
+                             f"weight_hh_l0, bias_ih_l0, bias_hh_l0 (and the same for further "
+                             f"layers and _reverse); proj_size has no fastrnn equivalent")
+        found[match.group(1), int(match.group(2)), bool(match.group(3))] = key
+    extra = [key for key in linear if key not in _LINEAR_KEYS]
+    if extra:
+        raise ValueError(f"linear_state: unexpected keys {extra}; expected {_LINEAR_KEYS}")
+    if ("weight_hh", 0, False) not in found or ("weight_ih", 0, False) not in found:
+        raise ValueError(f"rnn_state: missing keys ['weight_ih_l0', 'weight_hh_l0']; expected "
+                         f"the state dict of an nn.RNN, nn.LSTM or nn.GRU")
+    if "weight" not in linear:
+        raise ValueError("linear_state: missing key 'weight'")
+    W_h0 = _as_numpy(rnn[found["weight_hh", 0, False]], "rnn_state['weight_hh_l0']")
+    blocks = {cell.blocks: cell.name for cell in CELLS.values()}
+    if W_h0.ndim != 2 or W_h0.shape[1] < 1 or W_h0.shape[0] % W_h0.shape[1] or \
+            W_h0.shape[0] // W_h0.shape[1] not in blocks:
+        raise ValueError(f"rnn_state['weight_hh_l0']: expected shape (d, d) for an nn.RNN, "
+                         f"(3d, d) for an nn.GRU or (4d, d) for an nn.LSTM, got {W_h0.shape}")
+    rows, d = W_h0.shape
+    cell = blocks[rows // d]
+    n_layers = 1 + max(layer for _, layer, _ in found)
+    bidirectional = any(reverse for _, _, reverse in found)
+    W_x0 = _as_numpy(rnn[found["weight_ih", 0, False]], "rnn_state['weight_ih_l0']")
+    if W_x0.ndim != 2 or W_x0.shape[0] != rows or W_x0.shape[1] < 1:
         raise ValueError(f"rnn_state['weight_ih_l0']: expected shape ({rows}, k) with k >= 1 "
-                         f"(from weight_hh_l0 {W_h.shape}), got {W_x.shape}")
-    b_h = np.zeros(rows)
-    for key in ("bias_ih_l0", "bias_hh_l0"):
-        if rnn[key] is not None:
-            _check_shape(rnn[key], (rows,), f"rnn_state['{key}']")
-            b_h = b_h + rnn[key]
-    W_y = linear["weight"]
-    if W_y.ndim != 2 or W_y.shape[1] != d or W_y.shape[0] < 1:
-        raise ValueError(f"linear_state['weight']: expected shape (m, {d}) with m >= 1 (d from "
-                         f"rnn_state['weight_hh_l0'] {W_h.shape}), got {W_y.shape}")
+                         f"(from weight_hh_l0 {W_h0.shape}), got {W_x0.shape}")
+    W_y = _as_numpy(linear["weight"], "linear_state['weight']")
+    D = 2 if bidirectional else 1
+    if W_y.ndim != 2 or W_y.shape[1] != D * d or W_y.shape[0] < 1:
+        raise ValueError(f"linear_state['weight']: expected shape (m, {D * d}) with m >= 1, "
+                         f"got {W_y.shape}")
+    a = Architecture(cell, W_x0.shape[1], d, W_y.shape[0], n_layers, bidirectional)
+    expected = {(name, layer, bool(direction))
+                for _, layer, direction in a.slots() for name in ("weight_ih", "weight_hh")}
+    missing = sorted(_torch_key(n, layer, r) for n, layer, r in expected - set(found))
+    unexpected = sorted(key for (n, layer, r), key in found.items()
+                        if (n, layer, r) not in expected and n.startswith("weight")
+                        or layer >= n_layers)
+    if missing or unexpected:
+        raise ValueError(f"rnn_state: missing keys {missing}, unexpected {unexpected}; the keys "
+                         f"of a {n_layers}-layer{' bidirectional' if bidirectional else ''} "
+                         f"module")
+    params = {}
+    for _, layer, direction in a.slots():
+        def get(name, shape, optional=False):
+            key = found.get((name, layer, bool(direction)))
+            if key is None:
+                if optional:
+                    return np.zeros(shape)
+                raise ValueError(f"rnn_state: missing key {_torch_key(name, layer, direction)!r}")
+            array = _as_numpy(rnn[key], f"rnn_state[{key!r}]")
+            _check_shape(array, shape, f"rnn_state[{key!r}]")
+            return _swap_gate_blocks(array, cell, d)
+        width = a.layer_input_width(layer)
+        W_x, W_h = get("weight_ih", (rows, width)), get("weight_hh", (rows, d))
+        bias_ih, bias_hh = get("bias_ih", (rows,), True), get("bias_hh", (rows,), True)
+        if gradients:
+            b_h = bias_ih
+        else:
+            b_h = bias_ih + bias_hh
+        if cell == "gru":
+            b_h[2 * d:] = bias_ih[2 * d:]                # b_xn; PyTorch's b_hn is fastrnn's
+            params[slot_key("b_hn", layer, direction)] = bias_hh[2 * d:].copy()
+        params[slot_key("W_x", layer, direction)] = W_x
+        params[slot_key("W_h", layer, direction)] = W_h
+        params[slot_key("b_h", layer, direction)] = b_h
     m = W_y.shape[0]
-    b_y = np.zeros(m) if linear["bias"] is None else linear["bias"]
+    b_y = np.zeros(m) if "bias" not in linear else _as_numpy(linear["bias"], "linear_state['bias']")
     _check_shape(b_y, (m,), "linear_state['bias']")
-
-    if rows == 4 * d:
-        W_x, W_h, b_h = (_swap_gate_blocks(a, d) for a in (W_x, W_h, b_h))
-    params = {"W_x": W_x, "W_h": W_h, "b_h": b_h, "W_y": W_y, "b_y": b_y}
-    return {key: np.array(value, dtype=np.float64, order="C") for key, value in params.items()}
+    params["W_y"], params["b_y"] = W_y, b_y
+    return {key: np.array(params[key], dtype=np.float64, order="C") for key in a.shapes()}

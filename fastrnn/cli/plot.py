@@ -6,7 +6,7 @@ window, no global state), with the Agg renderer.
 """
 import numpy as np
 
-from fastrnn._cliutil import CLIError
+from fastrnn.cli._util import CLIError
 
 
 def _save(fig, path):

@@ -31,11 +31,13 @@ CASES = {case.name: case for case in (
 )}
 
 
-def make_case(name, cell="rnn", seed=0):
-    """(params, X, y) for a named case; the same seed gives the same arrays."""
+def make_case(name, cell="rnn", seed=0, n_layers=1, bidirectional=False):
+    """(params, X, y) for a named case; the same seed gives the same arrays.
+    ``n_layers`` and ``bidirectional``: a deeper network on the same data."""
     case = CASES[name]
     rng = np.random.default_rng(seed)
-    params = init_params(case.k, case.d, cell=cell, random_state=rng)
+    params = init_params(case.k, case.d, cell=cell, random_state=rng, n_layers=n_layers,
+                         bidirectional=bidirectional)
     if name == "toy":                              # exactly the notes' arrays
         X = np.eye(4)[[0, 1, 2]]
         y = np.array([1, 2, 3])

@@ -1,5 +1,5 @@
 """``fastrnn bench``: the time of one ``fastrnn.loss_and_grad`` call (forward
-pass and BPTT) on the named cases of ``fastrnn.cases``, for the NumPy
+pass and BPTT) on the named cases of ``fastrnn.cli.cases``, for the NumPy
 reference and the Numba kernel, and for PyTorch (float32 and float64) on the
 same network and data when torch is importable.
 
@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 import fastrnn
-from fastrnn._cliutil import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
+from fastrnn.cli._util import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
                               format_seconds, matplotlib_available)
-from fastrnn.cases import CASES, make_case
+from fastrnn.cli.cases import CASES, make_case
 from fastrnn.functional import loss_and_grad
 
 INPUT_NAMES = {"onehot": "one-hot inputs", "ids": "token ids", "dense": "dense random inputs"}
@@ -85,19 +85,29 @@ def median_seconds(func, repeat):
     return statistics.median(times)
 
 
+def torch_modules(torch, params, dtype):
+    """The PyTorch recurrent module and nn.Linear that compute what
+    ``params`` computes (any cell, layers, directions), in ``dtype``."""
+    from fastrnn.convert import to_torch_state_dict
+    from fastrnn._validation import check_params
+    a = check_params(params).architecture
+    rnn_state, linear_state = to_torch_state_dict(params)
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell]
+    # In the final dtype before the weights are loaded: float64 weights
+    # loaded into float32 modules would be rounded.
+    rnn = module(a.n_inputs, a.n_hidden, num_layers=a.n_layers, bidirectional=a.bidirectional,
+                 batch_first=True).to(dtype)
+    linear = torch.nn.Linear(a.n_directions * a.n_hidden, a.n_outputs).to(dtype)
+    rnn.load_state_dict({key: torch.from_numpy(value) for key, value in rnn_state.items()})
+    linear.load_state_dict({key: torch.from_numpy(value) for key, value in linear_state.items()})
+    return rnn, linear
+
+
 def _torch_step(torch, cell, params, X, y, dtype):
     """A function running PyTorch's forward + backward of the same network
     on the same data as ``loss_and_grad(params, X, y)``, and its loss."""
-    from fastrnn.convert import to_torch_state_dict
-    k, d, m = params["W_x"].shape[1], params["W_h"].shape[1], params["W_y"].shape[0]
-    rnn_state, linear_state = to_torch_state_dict(params)
-    module = torch.nn.LSTM if cell == "lstm" else torch.nn.RNN
-    # In the final dtype before the weights are loaded: float64 weights
-    # loaded into float32 modules would be rounded.
-    rnn = module(k, d, batch_first=True).to(dtype)
-    linear = torch.nn.Linear(d, m).to(dtype)
-    rnn.load_state_dict({key: torch.from_numpy(value) for key, value in rnn_state.items()})
-    linear.load_state_dict({key: torch.from_numpy(value) for key, value in linear_state.items()})
+    rnn, linear = torch_modules(torch, params, dtype)
+    k, m = params["W_x"].shape[1], params["W_y"].shape[0]
     X = np.asarray(X)
     if X.dtype.kind in "iu":                 # token ids: torch's RNNs take the one-hot vectors
         X = np.eye(k)[X]
@@ -136,7 +146,7 @@ def run(args, out):
     for line in machine_lines(torch, torch_problem):
         out(line)
     if torch is not None:
-        out("PyTorch: nn.RNN(tanh)/nn.LSTM + nn.Linear + cross_entropy, forward and backward, "
+        out("PyTorch: nn.RNN(tanh)/nn.LSTM/nn.GRU + nn.Linear + cross_entropy, forward and backward, "
             "the same weights and data (token ids as one-hot vectors), default threads.")
     if not plot_possible:
         out(f"Note: {MATPLOTLIB_MISSING}. The table is printed anyway.")
@@ -179,7 +189,7 @@ def run(args, out):
     if args.plot is not None:
         if not plot_possible:
             raise CLIError(MATPLOTLIB_MISSING)
-        from fastrnn._plot import plot_bench
+        from fastrnn.cli.plot import plot_bench
         plot_bench(args.plot, rows, f"{cpu_model()}, {os.cpu_count()} cores")
         out("")
         out(f"Saved the chart to {args.plot}")

@@ -15,11 +15,11 @@ import os
 import sys
 import textwrap
 
-from fastrnn import __version__
-from fastrnn._cliutil import CLIError, non_negative_int, positive_float, positive_int, seed
-
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-CELLS = ("rnn", "lstm")
+from fastrnn import __version__, _limits
+from fastrnn._cells import CELL_NAMES
+from fastrnn._codes import OPTIMIZERS
+from fastrnn.cli._util import (CLIError, bounded_positive_int, non_negative_int, positive_float,
+                               positive_int, seed)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,24 +30,35 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _demo(args, out):
-    from fastrnn.demo import run_assignment
-    worst = run_assignment(seed=args.seed, out=out)
+    from fastrnn.cli.demo import read_params, run_assignment
+    params = None if args.params is None else read_params(args.params)
+    worst = run_assignment(seed=args.seed, out=out, params=params)
     return 0 if worst <= 1e-12 else 1
 
 
 def _train(args, out):
-    from fastrnn._charlm import train
+    from fastrnn.cli.charlm import train
     return train(args, out)
 
 
 def _sample(args, out):
-    from fastrnn._charlm import sample
+    from fastrnn.cli.charlm import sample
     return sample(args, out)
 
 
 def _bench(args, out):
-    from fastrnn._bench import run
+    from fastrnn.cli.bench import run
     return run(args, out)
+
+
+def _dropout(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
 
 
 def _text(*paragraphs):
@@ -64,7 +75,7 @@ COMMANDS = """\
 
 
 def build_parser():
-    from fastrnn.cases import CASES
+    from fastrnn.cli.cases import CASES
 
     formatter = functools.partial(argparse.RawDescriptionHelpFormatter, max_help_position=28)
     parser = _Parser(
@@ -87,6 +98,10 @@ def build_parser():
             "times that training on both backends."))
     demo.add_argument("--seed", type=seed, default=0, metavar="N",
                       help="seed of the initial weights (default: 0)")
+    demo.add_argument("--params", metavar="FILE",
+                      help="your own initial weights, an .npz file (numpy.savez) with the arrays "
+                           "W_X (d, 4), W_H (d, d), b_h (d,), W_Y (4, d), b_y (4,), to check "
+                           "your numbers against fastrnn's")
     demo.set_defaults(func=_demo)
 
     train = sub.add_parser(
@@ -105,13 +120,21 @@ def build_parser():
                        help="a UTF-8 text file (default: the Zen of Python and the docstrings "
                             "of fastrnn's modules, a few thousand characters that every "
                             "installation has)")
-    train.add_argument("--cell", choices=CELLS, default="rnn",
-                       help="rnn: the simple RNN (tanh) of the notes; lstm (default: rnn)")
-    train.add_argument("--hidden", type=positive_int, default=100, metavar="N",
-                       help="hidden units (default: 100)")
+    train.add_argument("--cell", choices=CELL_NAMES, default="rnn",
+                       help="rnn: the simple RNN (tanh) of the notes; lstm; gru (default: rnn)")
+    train.add_argument("--hidden", type=bounded_positive_int(_limits.MAX_SIZE), default=100,
+                       metavar="N", help="hidden units (default: 100)")
+    train.add_argument("--layers", type=bounded_positive_int(_limits.MAX_LAYERS), default=1,
+                       metavar="N", help="stacked layers (default: 1)")
+    train.add_argument("--dropout", type=_dropout, default=0.0, metavar="P",
+                       help="dropout between layers, in [0, 1) (default: 0)")
+    train.add_argument("--streams", type=positive_int, default=1, metavar="B",
+                       help="cut the text into B pieces trained side by side, each carrying its "
+                            "own state, as char-rnn's batches: faster per character (default: 1)")
     train.add_argument("--bptt", type=positive_int, default=25, metavar="N",
                        help="characters per truncated-BPTT chunk, one update each (default: 25)")
-    train.add_argument("--epochs", type=positive_int, default=100, metavar="N",
+    train.add_argument("--epochs", type=bounded_positive_int(_limits.MAX_EPOCHS), default=100,
+                       metavar="N",
                        help="passes over the text (default: 100)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adagrad",
                        help="(default: adagrad)")
@@ -138,7 +161,8 @@ def build_parser():
             "--length generated characters, each drawn from the predicted distribution and fed "
             "back in."))
     sample.add_argument("model", metavar="MODEL", help="a model file (.npz)")
-    sample.add_argument("--length", type=positive_int, default=500, metavar="N",
+    sample.add_argument("--length", type=bounded_positive_int(_limits.MAX_SAMPLE_STEPS),
+                        default=500, metavar="N",
                         help="characters to generate (default: 500)")
     sample.add_argument("--temperature", type=positive_float, default=1.0, metavar="T",
                         help="below 1: more likely characters, more repetitive; above 1: more "
@@ -164,8 +188,8 @@ def build_parser():
                                    for c in CASES.values())))
     bench.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
                        metavar="CASE", help="which cases (default: all of them)")
-    bench.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS),
-                       metavar="CELL", help="rnn and/or lstm (default: both)")
+    bench.add_argument("--cells", nargs="+", choices=CELL_NAMES, default=list(CELL_NAMES),
+                       metavar="CELL", help="rnn, lstm and/or gru (default: all three)")
     bench.add_argument("--repeat", type=positive_int, default=10, metavar="N",
                        help="timed calls per measurement (default: 10)")
     bench.add_argument("--plot", metavar="PNG",

@@ -2,24 +2,34 @@
 
 Simple RNN, k = 4 inputs, d = 3 hidden units, T = 3 steps, tanh, softmax
 output; inputs x_1..x_3 = one-hot 0, 1, 2 and targets y_1..y_3 = one-hot
-1, 2, 3 (predict the next symbol). Forward values, loss and every gradient
-from both backends, how far apart they are, and what each took; then
-training until the network predicts the shifted sequence, on both backends.
+1, 2, 3 (predict the next symbol). The initial weights (printed, or read
+from the student's own file so they can check their numbers), every a_t,
+h_t and ŷ_t, the loss and every gradient from both backends, how far apart
+they are and what each took; then training until the network predicts the
+shifted sequence, on both backends.
 """
+import os
 import time
 
 import numpy as np
 
-from fastrnn._cliutil import SlowNote
+from fastrnn.cli._util import CLIError, SlowNote
 from fastrnn.estimator import FastRNN
 from fastrnn.functional import forward, loss_and_grad
 from fastrnn.params import init_params
 
 TRAIN_EPOCHS = 200
 TRAIN_REPEAT = 5
+LEARNING_RATE = 0.1
 
 TOY_X = np.eye(4)[[0, 1, 2]]        # x_1, x_2, x_3 as rows: shape (T, k) = (3, 4)
 TOY_Y = np.eye(4)[[1, 2, 3]]        # y_1, y_2, y_3: the next symbol, one-hot
+
+# fastrnn's keys, with the notes' names.
+NOTES_NAMES = {"W_x": "W_X", "W_h": "W_H", "b_h": "b_h", "W_y": "W_Y", "b_y": "b_y"}
+COMPILE_NOTE = ("(compiling the kernels: the first run only; measured 10 to 40 s on a 2-core "
+                "machine, depending on how busy it is. Later runs load them from Numba's "
+                "cache.)")
 
 
 def _median_seconds(func, repeat):
@@ -44,21 +54,56 @@ def _matrix(name, array, indent="    "):
     return "\n".join([f"{indent}{name} = {lines[0]}"] + [f"{indent}{pad}{line}" for line in lines[1:]])
 
 
-def run_assignment(seed=0, repeat=200, out=print):
+def read_params(path):
+    """A student's initial weights from an .npz file: the arrays W_X (or
+    W_x) (d, 4), W_H (d, d), b_h (d,), W_Y (4, d), b_y (4,), for any d."""
+    if not os.path.isfile(path):
+        raise CLIError(f"--params {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise CLIError(f"--params {path}: not a NumPy .npz file ({exc})") from None
+    params = {}
+    for key, notes in NOTES_NAMES.items():
+        found = [name for name in (notes, key) if name in arrays]
+        if not found:
+            raise CLIError(f"--params {path}: no array {notes} (the file has "
+                           f"{sorted(arrays) or 'no arrays'})")
+        params[key] = np.asarray(arrays[found[0]], dtype=np.float64)
+    d = params["W_h"].shape[0] if params["W_h"].ndim == 2 else -1
+    expected = {"W_x": (d, 4), "W_h": (d, d), "b_h": (d,), "W_y": (4, d), "b_y": (4,)}
+    for key, shape in expected.items():
+        if d < 1 or params[key].shape != shape:
+            raise CLIError(f"--params {path}: {NOTES_NAMES[key]} has shape {params[key].shape}; "
+                           f"the assignment needs W_X (d, 4), W_H (d, d), b_h (d,), W_Y (4, d), "
+                           f"b_y (4,)")
+        if not np.all(np.isfinite(params[key])):
+            raise CLIError(f"--params {path}: {NOTES_NAMES[key]} holds non-finite values")
+    return params
+
+
+def run_assignment(seed=0, repeat=200, out=print, params=None):
     """Print the toy of the notes, computed by both backends, then train it
     (:func:`run_training`). Returns the largest relative difference between
     the backends."""
-    worst = run_gradients(seed, repeat, out)
+    worst = run_gradients(seed, repeat, out, params)
     out("")
-    return max(worst, run_training(seed, out=out))
+    return max(worst, run_training(seed, out=out, params=params))
 
 
-def run_gradients(seed=0, repeat=200, out=print):
+def run_gradients(seed=0, repeat=200, out=print, params=None):
     """Print the toy of the notes, computed by both backends."""
-    params = init_params(4, 3, random_state=seed)
-    out("The assignment of the lecture notes: a simple RNN, k=4, d=3, T=3, tanh, softmax.")
-    out(f"Parameters: fastrnn.init_params(4, 3, random_state={seed}) "
-        "(uniform in [-1/sqrt(d), 1/sqrt(d)], biases 0)")
+    d = 3 if params is None else params["W_h"].shape[0]
+    out(f"The assignment of the lecture notes: a simple RNN, k=4, d={d}, T=3, tanh, softmax.")
+    if params is None:
+        params = init_params(4, 3, random_state=seed)
+        out(f"Initial weights: fastrnn.init_params(4, 3, random_state={seed}) (uniform in "
+            f"[-1/sqrt(d), 1/sqrt(d)], biases 0); use --params FILE.npz for your own:")
+    else:
+        out("Initial weights: from your file:")
+    for key, notes in NOTES_NAMES.items():
+        out(_matrix(notes, params[key]))
     out("")
     out("Inputs and targets (one row per time step):")
     out(_matrix("X", TOY_X))
@@ -67,15 +112,19 @@ def run_gradients(seed=0, repeat=200, out=print):
     out("Forward pass: a_t = W_H h_{t-1} + W_X x_t + b_h,  h_t = tanh(a_t),  "
         "y^_t = softmax(W_Y h_t + b_y)")
     results = {}
-    with SlowNote("(compiling the kernels: the first run only, a few seconds)", out):
+    with SlowNote(COMPILE_NOTE, out):
         for backend in ("numpy", "numba"):
             probs, h_last, hidden = forward(params, TOY_X, backend=backend, return_hidden=True)
             loss, grads, dh0 = loss_and_grad(params, TOY_X, TOY_Y, backend=backend,
                                              return_dh0=True)
             results[backend] = dict(probs=probs, hidden=hidden, loss=loss, dh0=dh0, **grads)
     ref = results["numpy"]
+    h_prev = np.zeros(d)
     for t in range(3):
+        a_t = params["W_h"] @ h_prev + params["W_x"] @ TOY_X[t] + params["b_h"]
+        h_prev = ref["hidden"][t]
         out(f"  t={t + 1}:")
+        out(_matrix("a_t ", a_t, "    "))
         out(_matrix("h_t ", ref["hidden"][t], "    "))
         out(_matrix("y^_t", ref["probs"][t], "    "))
     out("")
@@ -83,7 +132,7 @@ def run_gradients(seed=0, repeat=200, out=print):
     out("")
     out("Gradients by backpropagation through time:")
     for key in ("W_x", "W_h", "b_h", "W_y", "b_y", "dh0"):
-        label = "dL/dh0" if key == "dh0" else f"dL/d{key}"
+        label = "dL/dh_0" if key == "dh0" else f"dL/d{NOTES_NAMES[key]}"
         out(_matrix(label, ref[key]))
     out("")
     out("Numba kernels vs NumPy reference (normwise relative difference, bound 1e-12):")
@@ -91,7 +140,7 @@ def run_gradients(seed=0, repeat=200, out=print):
     for key in ("probs", "hidden", "W_x", "W_h", "b_h", "W_y", "b_y", "dh0"):
         diff = _relative_difference(results["numba"][key], ref[key])
         worst = max(worst, diff)
-        out(f"    {key:<7} {diff:.2e}")
+        out(f"    {NOTES_NAMES.get(key, key):<7} {diff:.2e}")
     loss_diff = abs(results["numba"]["loss"] - ref["loss"]) / abs(ref["loss"])
     worst = max(worst, loss_diff)
     out(f"    {'loss':<7} {loss_diff:.2e}")
@@ -111,33 +160,47 @@ def _parameter_difference(a, b):
     return max(_relative_difference(a[key], b[key]) for key in b)
 
 
-def run_training(seed=0, epochs=TRAIN_EPOCHS, repeat=TRAIN_REPEAT, out=print):
-    """Train FastRNN(n_hidden=3) on the toy until it predicts [1 2 3]; time
-    the same fit on both backends. Returns the largest relative difference
-    of their final parameters."""
+def _model(settings, params):
+    """A FastRNN set to start from ``params`` (the student's weights), or
+    from its own (the same as init_params's for the same random_state)."""
+    model = FastRNN(**settings)
+    if params is None:
+        return model
+    model.set_params(epochs=1).fit(TOY_X, TOY_Y)         # the fitted attributes of the toy,
+    model.params_ = {key: value.copy() for key, value in params.items()}   # then the weights
+    model._optimizer_state, model.loss_curve_, model.n_iter_ = None, [], 0
+    return model.set_params(epochs=settings["epochs"], warm_start=True)
+
+
+def run_training(seed=0, epochs=TRAIN_EPOCHS, repeat=TRAIN_REPEAT, out=print, params=None):
+    """Train FastRNN on the toy with the notes' plain gradient descent until
+    it predicts [1 2 3]; time the same fit on both backends. Returns the
+    largest relative difference of their final parameters."""
     targets = TOY_Y.argmax(axis=1)
-    settings = dict(n_hidden=3, epochs=epochs, random_state=seed)
-    out(f"Training: FastRNN(n_hidden=3, epochs={epochs}, random_state={seed}).fit(X, y) with "
-        f"y = {targets}, the targets")
-    out("as class ids: plain SGD, learning rate 0.1, one update per epoch on the whole "
-        "sequence, starting")
-    out("from the parameters above. After each epoch:")
+    d = 3 if params is None else params["W_h"].shape[0]
+    settings = dict(n_hidden=d, optimizer="sgd", learning_rate=LEARNING_RATE, epochs=epochs,
+                    random_state=seed)
+    out(f"Training: FastRNN(n_hidden={d}, optimizer='sgd', learning_rate={LEARNING_RATE}, "
+        f"epochs={epochs}, random_state={seed}).fit(X, Y)")
+    out("with Y the one-hot targets above: the notes' plain gradient descent, one update per "
+        "epoch on the")
+    out("whole sequence, starting from the weights above. After each epoch:")
+    with SlowNote("(compiling the training kernels: the first run only)", out):
+        FastRNN(**dict(settings, epochs=1)).fit(TOY_X, TOY_Y)
+    start = params if params is not None else init_params(4, 3, random_state=seed)
     # Epoch by epoch (warm_start continues where the last call stopped; the
-    # parameters are those of a single fit), to watch the predictions. Epoch
-    # 0 is the start: the parameters above (FastRNN draws them the same way).
-    with SlowNote("(compiling the training kernels: the first run only, up to a minute)", out):
-        FastRNN(**dict(settings, epochs=1)).fit(TOY_X, targets)
-    model = FastRNN(**dict(settings, epochs=1, warm_start=True))
+    # parameters are those of a single fit), to watch the predictions.
+    model = _model(dict(settings, epochs=1), params).set_params(warm_start=True)
     report = {0, 1, 2, 5, 10, epochs} | set(range(10, epochs + 1, 10) if epochs <= 100 else
                                             range(20, epochs + 1, 20))
     out("    epoch   loss      predicts    p(correct next symbol) at t=1, 2, 3")
     steady_from = None
     for epoch in range(epochs + 1):
         if epoch:
-            model.fit(TOY_X, targets)
+            model.fit(TOY_X, TOY_Y)
             probs = model.predict_proba(TOY_X)
         else:
-            probs = forward(init_params(4, 3, random_state=seed), TOY_X)[0]
+            probs = forward(start, TOY_X)[0]
         predicted = probs.argmax(axis=1)
         right = bool((predicted == targets).all())
         steady_from = (epoch if steady_from is None else steady_from) if right else None
@@ -154,12 +217,13 @@ def run_training(seed=0, epochs=TRAIN_EPOCHS, repeat=TRAIN_REPEAT, out=print):
 
     fitted, timings = {}, {}
     for backend in ("numba", "numpy"):
-        FastRNN(**dict(settings, epochs=1, backend=backend)).fit(TOY_X, targets)   # warm-up
+        _model(dict(settings, epochs=1, backend=backend), params).fit(TOY_X, TOY_Y)
         times = []
         for _ in range(repeat):
-            start = time.perf_counter()
-            fitted[backend] = FastRNN(**dict(settings, backend=backend)).fit(TOY_X, targets)
-            times.append(time.perf_counter() - start)
+            trained = _model(dict(settings, backend=backend), params)
+            begin = time.perf_counter()
+            fitted[backend] = trained.fit(TOY_X, TOY_Y)
+            times.append(time.perf_counter() - begin)
         timings[backend] = float(np.median(times))
     out(f"Time for the {epochs} epochs, one fit call each (median of {repeat}, compilation "
         "excluded):")

@@ -4,11 +4,19 @@ backpropagation through time you can read and trust.
 Every computation exists twice, with the same signature: a readable NumPy
 reference (``backend="numpy"``) and a compiled Numba kernel
 (``backend="numba"``, the default), held to agree to float64 round-off.
+The equations, layouts and bounds are in docs/math.md.
 """
+from fastrnn._gradcheck import gradcheck
+from fastrnn.estimator import FastRNN, FastRNNRegressor, NotFittedError
 from fastrnn.functional import forward, loss_and_grad
 from fastrnn.params import init_params
+from fastrnn.vocab import CharVocab
 
 __version__ = "0.2.0"
-__all__ = ["forward", "loss_and_grad", "init_params", "__version__"]
-from fastrnn.estimator import FastRNN, FastRNNRegressor, NotFittedError  # noqa: E402
-from fastrnn.vocab import CharVocab  # noqa: E402
+__all__ = ["FastRNN", "FastRNNRegressor", "CharVocab", "NotFittedError", "forward",
+           "gradcheck", "init_params", "loss_and_grad", "__version__"]
+
+from fastrnn._jit import expire_stale_cache as _expire_stale_cache  # noqa: E402
+from fastrnn.kernels.network import loss_and_grad as _any_kernel  # noqa: E402
+
+_expire_stale_cache(_any_kernel)

@@ -1,6 +1,10 @@
 """The one place that sets how every kernel is compiled.
 
-``cache=True`` so a second process starts fast; ``fastmath=False`` so the
+``cache=True`` so a second process starts fast, except with Numba's bounds
+checks on (NUMBA_BOUNDSCHECK=1, a testing mode): Numba's cache does not
+tell checked machine code from unchecked, so checked kernels are never
+cached, and a checked process can never load unchecked code written by
+another; ``fastmath=False`` so the
 kernels agree with the NumPy reference to float64 round-off on every machine;
 ``error_model="numpy"`` because inputs are validated in Python before any
 kernel runs, so the division checks of the Python error model only cost time
@@ -11,7 +15,8 @@ from pathlib import Path
 
 import numba
 
-KERNEL_OPTIONS = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+KERNEL_OPTIONS = dict(cache=not numba.config.BOUNDSCHECK, fastmath=False, error_model="numpy",
+                      nogil=True)
 
 
 def kernel(func=None, *, inline=False):
@@ -39,7 +44,10 @@ def expire_stale_cache(dispatcher):
     ``dispatcher``: any kernel; its cache directory is where Numba keeps all
     of them (``kernels/__pycache__``, or below NUMBA_CACHE_DIR). Called once
     by ``fastrnn/__init__.py``, after the kernels are defined and before any
-    runs. Where the cache directory cannot be written, nothing happens."""
+    runs. Where the cache directory cannot be written, or kernels are not
+    cached (bounds checks on), nothing happens."""
+    if not KERNEL_OPTIONS["cache"]:
+        return
     package = Path(__file__).parent
     sources = sorted(package.glob("kernels/*.py")) + [package / "_jit.py", package / "_codes.py"]
     digest = hashlib.sha256(f"numba {numba.__version__} "

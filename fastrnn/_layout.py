@@ -15,6 +15,7 @@ one-direction network has exactly the keys W_x, W_h, b_h, W_y, b_y.
 W_y, b_y; every array C-ordered. Both twins find the arrays through
 :meth:`Architecture.table`, never by computing offsets themselves.
 """
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -62,67 +63,86 @@ class Architecture(NamedTuple):
         return self.n_inputs if layer == 0 else self.n_directions * self.n_hidden
 
     def shapes(self):
-        """{key: shape} of every array, in theta order."""
-        info = CELLS[self.cell]
-        d = self.n_hidden
-        rows = info.blocks * d
-        shapes = {}
-        for _, layer, direction in self.slots():
-            arrays = {"W_x": (rows, self.layer_input_width(layer)), "W_h": (rows, d),
-                      "b_h": (rows,)}
-            if info.extra_bias:
-                arrays["b_hn"] = (d,)
-            for name, shape in arrays.items():
-                shapes[slot_key(name, layer, direction)] = shape
-        shapes["W_y"] = (self.n_outputs, self.n_directions * d)
-        shapes["b_y"] = (self.n_outputs,)
-        return shapes
+        """{key: shape} of every array, in theta order (a shared dict: do not modify)."""
+        return _shapes(self)
 
     @property
     def n_params(self):
-        return sum(int(np.prod(shape)) for shape in self.shapes().values())
+        return _n_params(self)
 
     def table(self):
         """int64 (4 · n_slots + 2, 3): for each array, [offset in theta,
         rows, columns]. Rows 4s..4s+3 are slot s's W_x, W_h, b_h, b_hn (a
         vector has 1 column; a cell without b_hn has 0 rows there); the last
-        two rows are W_y and b_y."""
-        shapes = self.shapes()
-        table = np.zeros((4 * self.n_slots + 2, 3), dtype=np.int64)
-        offsets, at = {}, 0
-        for key, shape in shapes.items():
-            offsets[key] = at
-            at += int(np.prod(shape))
-        entries = [(slot_key(name, layer, direction), 4 * slot + i)
-                   for slot, layer, direction in self.slots()
-                   for i, name in enumerate(SLOT_NAMES)]
-        entries += [(name, 4 * self.n_slots + i) for i, name in enumerate(OUTPUT_NAMES)]
-        for key, row in entries:
-            if key in shapes:
-                shape = shapes[key]
-                table[row] = (offsets[key], shape[0], shape[1] if len(shape) == 2 else 1)
-            else:                                # no b_hn: an empty vector
-                table[row] = (0, 0, 1)
-        return table
+        two rows are W_y and b_y. (A shared array: do not modify.)"""
+        return _table(self)
+
+
+# Computed once per architecture: validation runs on every call of the API.
+@functools.lru_cache(maxsize=256)
+def _shapes(self):
+    info = CELLS[self.cell]
+    d = self.n_hidden
+    rows = info.blocks * d
+    shapes = {}
+    for _, layer, direction in self.slots():
+        arrays = {"W_x": (rows, self.layer_input_width(layer)), "W_h": (rows, d),
+                  "b_h": (rows,)}
+        if info.extra_bias:
+            arrays["b_hn"] = (d,)
+        for name, shape in arrays.items():
+            shapes[slot_key(name, layer, direction)] = shape
+    shapes["W_y"] = (self.n_outputs, self.n_directions * d)
+    shapes["b_y"] = (self.n_outputs,)
+    return shapes
+
+
+@functools.lru_cache(maxsize=256)
+def _n_params(self):
+    return sum(int(np.prod(shape)) for shape in _shapes(self).values())
+
+
+@functools.lru_cache(maxsize=256)
+def _table(self):
+    shapes = self.shapes()
+    table = np.zeros((4 * self.n_slots + 2, 3), dtype=np.int64)
+    offsets, at = {}, 0
+    for key, shape in shapes.items():
+        offsets[key] = at
+        at += int(np.prod(shape))
+    entries = [(slot_key(name, layer, direction), 4 * slot + i)
+               for slot, layer, direction in self.slots()
+               for i, name in enumerate(SLOT_NAMES)]
+    entries += [(name, 4 * self.n_slots + i) for i, name in enumerate(OUTPUT_NAMES)]
+    for key, row in entries:
+        if key in shapes:
+            shape = shapes[key]
+            table[row] = (offsets[key], shape[0], shape[1] if len(shape) == 2 else 1)
+        else:                                # no b_hn: an empty vector
+            table[row] = (0, 0, 1)
+    return table
+
+
+@functools.lru_cache(maxsize=256)
+def _segments(self):
+    """(key, start, stop, shape) of every array in theta."""
+    segments, at = [], 0
+    for key, shape in _shapes(self).items():
+        size = int(np.prod(shape))
+        segments.append((key, at, at + size, shape))
+        at += size
+    return tuple(segments)
 
 
 def flatten(params, architecture, dtype=np.float64):
     """theta: the arrays of ``params`` one after another, in theta order."""
-    shapes = architecture.shapes()
     theta = np.empty(architecture.n_params, dtype=dtype)
-    at = 0
-    for key, shape in shapes.items():
-        size = int(np.prod(shape))
-        theta[at:at + size] = np.ravel(params[key])
-        at += size
+    for key, start, stop, _ in _segments(architecture):
+        theta[start:stop] = np.ravel(params[key])
     return theta
 
 
 def unflatten(theta, architecture):
     """{key: view into theta} for every array of the architecture."""
-    params, at = {}, 0
-    for key, shape in architecture.shapes().items():
-        size = int(np.prod(shape))
-        params[key] = theta[at:at + size].reshape(shape)
-        at += size
-    return params
+    return {key: theta[start:stop].reshape(shape)
+            for key, start, stop, shape in _segments(architecture)}

@@ -233,9 +233,11 @@ def check_params(params, name="params"):
             raise ValueError(f"{name}['{key}']: expected shape {shape} for a "
                              f"{_describe_architecture(architecture)}, got {arrays[key].shape}")
     check_network_size(architecture)
-    for key in shapes:
-        as_float64(arrays[key], f"{name}['{key}']")          # finite
-    theta = flatten(arrays, architecture)
+    with np.errstate(over="ignore"):              # a huge value: refused as non-finite below
+        theta = flatten(arrays, architecture)
+    if not all_finite(theta):
+        for key in shapes:                        # which one: as_float64 says
+            as_float64(arrays[key], f"{name}['{key}']")
     return network_from_theta(theta, architecture)
 
 

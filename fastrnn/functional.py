@@ -16,10 +16,11 @@ from fastrnn._validation import (Head, check_bool, check_head, check_inputs, che
                                  states_out,
                                  unpack_sequences, unpack_steps)
 from fastrnn.backends import check_backend, network_module
+from fastrnn.kernels._checks import all_finite
 
 
 def forward(params, X, h0=None, backend="numba", return_hidden=False, loss="cross_entropy",
-            output="every_step"):
+            output="every_step", *, return_gates=False):
     """Run the network over one sequence, a batch, or a list of sequences.
 
     Parameters
@@ -54,15 +55,23 @@ def forward(params, X, h0=None, backend="numba", return_hidden=False, loss="cros
     hidden : only with ``return_hidden``: every h_t of the last layer,
         (T, D·d), (B, T, D·d) or a list of (T_b, D·d); for an LSTM the tuple
         ``(hidden, cells)`` with every c_t shaped the same way.
+    gates : only with ``return_gates`` (the LSTM and the GRU): a dict of the
+        last layer's gate activations at every step, each shaped like
+        ``hidden``: "f", "i", "o", "g" for the LSTM, "r", "u", "n" for the
+        GRU (docs/math.md gives their equations).
     """
     net = check_params(params)
     head = check_head(loss, output)
     seqs = check_inputs(X, net.n_inputs)
+    if check_bool(return_gates, "return_gates") and not CELLS[net.cell].gates:
+        raise ValueError("return_gates: the simple RNN has no gates; its h_t are every value "
+                         "it computes (return_hidden=True)")
     return run_forward(net, seqs, check_states(h0, net, seqs), check_backend(backend), head,
-                       check_bool(return_hidden, "return_hidden"))
+                       check_bool(return_hidden, "return_hidden"), return_gates)
 
 
-def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), return_hidden=False):
+def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), return_hidden=False,
+                return_gates=False):
     """:func:`forward` on validated arguments."""
     a = net.architecture
     N, B = seqs.n_rows, seqs.n_sequences
@@ -73,8 +82,10 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
     caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden))
     state_last = np.empty_like(state0)
     P = np.empty((B if head.last_step else N, a.n_outputs))
-    run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
-        head.last_step, Hs, caches, state_last, P)
+    with np.errstate(all="ignore"):              # overflow is reported below, by both twins
+        run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
+            head.last_step, Hs, caches, state_last, P)
+    _require_finite(P, "the outputs")
     probs = unpack_sequences(P, seqs) if head.last_step else unpack_steps(P, seqs)
     out = (probs, states_out(state_last, net, seqs))
     if return_hidden:
@@ -84,6 +95,11 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
             cells = unpack_steps(_side_by_side(caches[-1][:, :, 4 * d:]), seqs)
             hidden = (hidden, cells)
         out += (hidden,)
+    if return_gates:
+        d = a.n_hidden
+        last = caches[-1]
+        out += ({name: unpack_steps(_side_by_side(last[:, :, j * d:(j + 1) * d]), seqs)
+                 for j, name in enumerate(CELLS[a.cell].gates)},)
     return out
 
 
@@ -166,7 +182,18 @@ def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
     grad = np.empty_like(net.theta)
     dstate0 = np.empty_like(state0)
     dX = np.empty((N if return_dX else 0, a.n_inputs))
-    value = run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets, scale,
-                step_weight, state0, head.loss, head.last_step, 0.0, np.uint64(0), 0, Hs, caches,
-                np.empty_like(state0), grad, dstate0, dX)
+    with np.errstate(all="ignore"):              # overflow is reported below, by both twins
+        value = run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets, scale,
+                    step_weight, state0, head.loss, head.last_step, 0.0, np.uint64(0), 0, Hs,
+                    caches, np.empty_like(state0), grad, dstate0, dX)
+    _require_finite(np.array([value]), "the loss")
+    _require_finite(grad, "the gradient")
     return float(value), grad, dstate0, (dX if return_dX else None)
+
+
+def _require_finite(values, what):
+    """Finite inputs and parameters can still overflow inside the network
+    (inputs near 1e308, say): refuse the result rather than return inf or nan."""
+    if not all_finite(values.reshape(-1)):
+        raise FloatingPointError(f"X: {what} overflowed to inf or nan inside the network; the "
+                                 f"inputs or the parameters are too large (scale them down)")

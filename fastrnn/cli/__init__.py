@@ -51,6 +51,11 @@ def _bench(args, out):
     return run(args, out)
 
 
+def _why(args, out):
+    from fastrnn.cli.why import run
+    return run(args, out)
+
+
 def _dropout(text):
     try:
         value = float(text)
@@ -71,7 +76,8 @@ COMMANDS = """\
   demo     the assignment of the lecture notes, step by step (the default)
   train    train a character-level language model on a text
   sample   generate text from a model saved by `fastrnn train`
-  bench    time the kernels against the NumPy reference (and PyTorch)"""
+  bench    time the kernels against the NumPy reference (and PyTorch)
+  why      the notes' "Why?": how far back gradients reach, simple RNN vs LSTM"""
 
 
 def build_parser():
@@ -196,6 +202,25 @@ def build_parser():
                        help="also draw the ratios as a bar chart into this PNG file "
                             "(needs matplotlib)")
     bench.set_defaults(func=_bench)
+
+    why = sub.add_parser(
+        "why", prog="fastrnn why", formatter_class=formatter,
+        help="the notes' \"Why?\": how far back gradients reach, simple RNN vs LSTM",
+        description=_text(
+            "The lecture notes end with the LSTM and the question \"Why?\". This command "
+            "trains nothing: a simple RNN and an LSTM of the same size, at their initial "
+            "weights, read the same random inputs with a loss at the last step only, and the "
+            "table shows how the gradient of that loss with respect to the hidden state k steps "
+            "back shrinks with k, for each of them, with a paragraph on why."))
+    why.add_argument("--hidden", type=bounded_positive_int(4096), default=32, metavar="N",
+                     help="hidden units (default: 32)")
+    why.add_argument("--steps", type=bounded_positive_int(100_000), default=60, metavar="T",
+                     help="length of the input sequence, more than 50 (default: 60)")
+    why.add_argument("--seed", type=seed, default=0, metavar="N",
+                     help="seed of the weights and inputs (default: 0)")
+    why.add_argument("--plot", metavar="PNG",
+                     help="also draw the two curves into this PNG file (needs matplotlib)")
+    why.set_defaults(func=_why)
     return parser
 
 

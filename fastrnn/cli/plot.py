@@ -1,4 +1,4 @@
-"""The PNGs of ``fastrnn train --plot`` and ``fastrnn bench --plot``.
+"""The PNGs of ``fastrnn train --plot``, ``fastrnn bench --plot`` and ``fastrnn why --plot``.
 
 matplotlib is optional (``pip install "fastrnn[plot]"``); callers check
 that it is importable first. The figures are drawn without pyplot (no
@@ -68,4 +68,21 @@ def plot_bench(path, rows, machine):
     ax.set_title(f"fastrnn.loss_and_grad, forward + backward\n{machine}", fontsize=9)
     fig.legend(fontsize=8, loc="outside lower center", ncols=len(series))
     ax.grid(True, axis="y", alpha=0.3, which="both")
+    _save(fig, path)
+
+
+def plot_gradient_norms(path, norms, n_hidden, steps):
+    """``fastrnn why --plot``: ‖∂L_T/∂h_(T−k)‖ / ‖∂L_T/∂h_T‖ against k, log scale."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for label, values in norms.items():
+        ks = sorted(values)
+        ax.semilogy(ks, [values[k] / values[0] for k in ks], marker="o", label=label)
+    ax.set_xlabel("k: steps back from the last step T")
+    ax.set_ylabel("‖∂L_T/∂h_(T−k)‖ / ‖∂L_T/∂h_T‖")
+    ax.set_title(f"The notes' 'Why?': gradients through time, {n_hidden} hidden units, "
+                 f"at initialisation", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
     _save(fig, path)

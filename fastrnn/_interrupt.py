@@ -14,6 +14,7 @@ without the result of the running call (the work is lost, the model is
 left as it was before that call). Off the main thread, where Python allows
 no signal handler, calls run directly and nothing is held.
 """
+import contextlib
 import signal
 import threading
 
@@ -23,21 +24,40 @@ import numpy as np
 WAKE_SECONDS = 0.05
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def shared_stop(stop):
+    """Within this block, a StopFlag made on this (worker) thread follows
+    ``stop``, the main thread's: ``fastrnn.fit_many`` runs fits on threads
+    and stops them all at a Ctrl-C."""
+    previous = getattr(_local, "stop", None)
+    _local.stop = stop
+    try:
+        yield
+    finally:
+        _local.stop = previous
+
+
 class StopFlag:
     """An int64 (1,) array the kernels read between updates, set by the
     first Ctrl-C while active. ``hit`` says whether a Ctrl-C came."""
 
     def __init__(self):
         self.array = np.zeros(1, dtype=np.int64)
-        self.hit = False
-        self.forced = False
+        self._hit = False
         self._previous = None
+        self._shared = None
+
+    @property
+    def hit(self):
+        return self._hit or (self._shared is not None and self._shared.hit)
 
     def _handler(self, signum, frame):
-        if self.hit:
-            self.forced = True
+        if self._hit:
             raise KeyboardInterrupt
-        self.hit = True
+        self._hit = True
         self.array[0] = 1
 
     @property
@@ -45,7 +65,10 @@ class StopFlag:
         return self._previous is not None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        shared = getattr(_local, "stop", None)
+        if shared is not None:
+            self._shared, self.array = shared, shared.array
+        elif threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 

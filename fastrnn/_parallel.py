@@ -14,6 +14,7 @@ set (joblib's loky workers and Dask's workers set it to the threads they
 were given, usually 1); otherwise the CPUs this process may run on. One
 thread runs the chunks one after another, with the same results.
 """
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -58,8 +59,26 @@ def _positive_int_from_env(name):
     return threads
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def threads_limited(n):
+    """Within this block, fastrnn uses at most ``n`` threads on this thread
+    (``fit_many`` runs one fit per thread, each on one)."""
+    previous = getattr(_local, "limit", None)
+    _local.limit = n
+    try:
+        yield
+    finally:
+        _local.limit = previous
+
+
 def num_threads():
     """Threads fastrnn may use (see the module docstring)."""
+    limit = getattr(_local, "limit", None)
+    if limit is not None:
+        return limit
     for name in ("FASTRNN_NUM_THREADS", "OMP_NUM_THREADS"):
         threads = _positive_int_from_env(name)
         if threads:

@@ -70,9 +70,10 @@ def _text(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def classifier_targets(y, seqs, output, n_outputs, classes=None, name="y"):
-    """Targets of the classifier; ``classes``: the fitted classes_ of a warm
-    start (new labels are then refused)."""
+def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name="y"):
+    """Targets of the classifier; ``n_inputs``: the k of the network (token
+    ids as targets: m is at least k); ``classes``: the fitted classes_ of a
+    warm start (new labels are then refused)."""
     last_step = infer_last_step(y, seqs, output, regressor=False, name=name)
     head = Head(CROSS_ENTROPY, last_step)
     labels = _all_labels(y, seqs, last_step, name)
@@ -82,7 +83,7 @@ def classifier_targets(y, seqs, output, n_outputs, classes=None, name="y"):
         if classes is not None:
             n_outputs = len(classes)
         elif as_ids and n_outputs is None:
-            n_outputs = max(int(seqs.data.max()) + 1, int(labels.max()) + 1)
+            n_outputs = max(n_inputs, int(labels.max()) + 1)
         Y = check_targets(y, seqs, n_outputs, head, name)
         m = n_outputs if n_outputs is not None else n_outputs_of(Y)
         return Targets(Y, head, m, np.arange(m), False)

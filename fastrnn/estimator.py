@@ -233,7 +233,7 @@ class _RecurrentEstimator:
         if warm and seqs.is_ids != (self.input_kind_ == "ids"):
             raise ValueError(f"X: warm_start continues a model fitted on "
                              f"{'token ids' if self.input_kind_ == 'ids' else 'input vectors'}")
-        targets = self._targets(y, seqs, m, warm)
+        targets = self._targets(y, seqs, m, warm, k=k)
         head = targets.head
         if warm and head.last_step != (self.output_ == "last_step"):
             raise ValueError(f"y: warm_start continues a model with an output {self.output_!r}")
@@ -298,7 +298,7 @@ class _RecurrentEstimator:
                 raise ValueError("X_val: give both X_val and y_val, or neither")
             seqs = check_inputs(X_val, k, name="X_val")
             val = self._targets(y_val, seqs, targets.n_outputs, True, name="y_val",
-                                classes=targets.classes, output=head.output_name)
+                                classes=targets.classes, output=head.output_name, k=k)
             return data, _TrainingData(seqs, val.Y, *check_sample_weight(None, seqs, head))
         S = data.seqs.n_sequences
         if S >= 2:
@@ -537,11 +537,12 @@ class FastRNN(_RecurrentEstimator):
     _kind = "classifier"
     _loss = CROSS_ENTROPY
 
-    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None):
+    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None):
         if warm and classes is None and hasattr(self, "classes_"):
             classes = self.classes_
+        k = k if k is not None else getattr(self, "n_inputs_", None)
         return classifier_targets(y, seqs, self.output if output is None else output, m,
-                                  classes=classes, name=name)
+                                  k if k is not None else 1, classes=classes, name=name)
 
     def _set_targets_fitted(self, targets):
         self.classes_ = targets.classes
@@ -677,7 +678,7 @@ class FastRNNRegressor(_RecurrentEstimator):
     _kind = "regressor"
     _loss = 1                                   # SQUARED_ERROR
 
-    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None):
+    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None):
         return regressor_targets(y, seqs, self.output if output is None else output, m,
                                  name=name)
 

@@ -1,4 +1,4 @@
-"""fastrnn._text.read_text, the reader of ``fastrnn train TEXT_FILE``: only
+"""fastrnn.cli.text.read_text, the reader of ``fastrnn train TEXT_FILE``: only
 regular files of at most MAX_TEXT_BYTES, refused before they are read (a
 FIFO used to block forever, /dev/zero to read until MemoryError), with a
 CLIError naming the path; otherwise as before (BOM dropped, line ends
@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from fastrnn import _text
-from fastrnn._cliutil import CLIError
-from fastrnn._text import read_text
+from fastrnn.cli import text as _text
+from fastrnn.cli._util import CLIError
+from fastrnn.cli.text import read_text
 
 
 def outcome_within(function, seconds, unblock=None):

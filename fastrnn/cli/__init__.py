@@ -51,6 +51,11 @@ def _bench(args, out):
     return run(args, out)
 
 
+def _cache(args, out):
+    from fastrnn.cli.cache import run
+    return run(args, out)
+
+
 def _why(args, out):
     from fastrnn.cli.why import run
     return run(args, out)
@@ -77,7 +82,8 @@ COMMANDS = """\
   train    train a character-level language model on a text
   sample   generate text from a model saved by `fastrnn train`
   bench    time the kernels against the NumPy reference (and PyTorch)
-  why      the notes' "Why?": how far back gradients reach, simple RNN vs LSTM"""
+  why      the notes' "Why?": how far back gradients reach, simple RNN vs LSTM
+  cache    where the compiled kernels are; compile them all, or remove them"""
 
 
 def build_parser():
@@ -221,6 +227,20 @@ def build_parser():
     why.add_argument("--plot", metavar="PNG",
                      help="also draw the two curves into this PNG file (needs matplotlib)")
     why.set_defaults(func=_why)
+
+    cache = sub.add_parser(
+        "cache", prog="fastrnn cache", formatter_class=formatter,
+        help="where the compiled kernels are; compile them all, or remove them",
+        description=_text(
+            "Numba compiles fastrnn's kernels on their first use and keeps them in a cache "
+            "(beside the installed package, or below NUMBA_CACHE_DIR), so later runs start in "
+            "about a second. Without options this command says where they are and how big. "
+            "--compile compiles every kernel ahead of time (for a Docker image, or a cluster "
+            "that shares one NUMBA_CACHE_DIR); --clear removes them (pip uninstall does not)."))
+    cache.add_argument("--compile", action="store_true",
+                       help="compile every kernel now (several minutes)")
+    cache.add_argument("--clear", action="store_true", help="remove the compiled kernels")
+    cache.set_defaults(func=_cache)
     return parser
 
 

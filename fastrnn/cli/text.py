@@ -8,12 +8,12 @@ import io
 import os
 import stat
 
-from fastrnn._cliutil import CLIError
+from fastrnn.cli._util import CLIError
 
 # Modules whose docstrings follow the Zen of Python in the default text:
 # fastrnn's own documentation, in prose.
-DEFAULT_TEXT_MODULES = ("fastrnn", "fastrnn.demo", "fastrnn.functional", "fastrnn.estimator",
-                        "fastrnn.cases", "fastrnn._parallel")
+DEFAULT_TEXT_MODULES = ("fastrnn", "fastrnn.cli.demo", "fastrnn.functional", "fastrnn.estimator",
+                        "fastrnn.cli.cases", "fastrnn._parallel")
 DEFAULT_TEXT_NAME = "the default text (the Zen of Python and the docstrings of fastrnn's modules)"
 
 

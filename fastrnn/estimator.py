@@ -389,6 +389,7 @@ class _RecurrentEstimator:
                 "input_kind": self.input_kind_, "output": self.output_, "n_iter": self.n_iter_,
                 "vocab": None if self.vocab_ is None else self.vocab_.chars}
         meta.update(self._targets_meta())
+        meta["loss_curve_length"] = len(self.loss_curve_)
         arrays = dict(net.params)
         arrays["loss_curve"] = np.asarray(self.loss_curve_, dtype=np.float64)
         return _modelfile.write_model(path, meta, arrays)
@@ -1047,7 +1048,18 @@ class _ModelFileLayout:
                 0 <= n_iter <= _limits.MAX_EPOCHS:
             raise ValueError(f"n_iter: expected an integer in [0, {_limits.MAX_EPOCHS}], got "
                              f"{n_iter!r}")
-        expected = {key: (shape, np.float64)
-                    for key, shape in self.architecture(meta).shapes().items()}
-        expected["loss_curve"] = (("1d", _limits.MAX_EPOCHS), np.float64)
+        architecture = self.architecture(meta)
+        expected = {key: (shape, np.float64) for key, shape in architecture.shapes().items()}
+        if meta["version"] == 1:
+            # fastrnn 0.1 did not record the curve's length (warm starts add to it):
+            # bounded so that a crafted file cannot ask for much more than the model.
+            expected["loss_curve"] = (("1d", max(2 * architecture.n_params, n_iter, 10**6)),
+                                      np.float64)
+        else:
+            length = meta.get("loss_curve_length")
+            if isinstance(length, bool) or not isinstance(length, int) or \
+                    not 0 <= length <= _limits.MAX_EPOCHS:
+                raise ValueError(f"loss_curve_length: expected an integer in "
+                                 f"[0, {_limits.MAX_EPOCHS}], got {length!r}")
+            expected["loss_curve"] = ((length,), np.float64)
         return expected

@@ -14,6 +14,8 @@ import hashlib
 from pathlib import Path
 
 import numba
+from numba import types
+from numba.extending import overload
 
 KERNEL_OPTIONS = dict(cache=not numba.config.BOUNDSCHECK, fastmath=False, error_model="numpy",
                       nogil=True)
@@ -29,6 +31,27 @@ def kernel(func=None, *, inline=False):
     if func is None:
         return numba.njit(**options)
     return numba.njit(**options)(func)
+
+
+def by_precision(float64_body, float32_body):
+    """A kernel helper of one argument with a body per float precision: the
+    body for the argument's type is chosen where a kernel calls it, when that
+    kernel compiles (so float32 kernels never widen to float64). The bodies
+    are inline kernels (``@kernel(inline=True)``)."""
+    def helper(x):
+        raise NotImplementedError("a kernel helper: call it from a kernel")
+    helper.__name__ = helper.__qualname__ = float64_body.__name__.lstrip("_")
+    helper.__doc__ = float64_body.__doc__
+
+    @overload(helper, inline="never", jit_options=dict(fastmath=False,
+                                                        error_model="numpy"))
+    def _choose(x):
+        body = float32_body if x == types.float32 else float64_body
+
+        def call(x):
+            return body(x)
+        return call
+    return helper
 
 
 def expire_stale_cache(dispatcher):

@@ -6,7 +6,8 @@ writes (members stored, not compressed), so ``numpy.load`` can read it too:
 * ``meta.npy``: a 0-d unicode array (``<U<n>``) holding a JSON object, with
   at least ``"format": "fastrnn-model"`` (the caller adds its own keys, a
   format ``"version"`` among them, and checks them);
-* ``<name>.npy`` for each array: float64 (``<f8``) or int64 (``<i8``), C order.
+* ``<name>.npy`` for each array: float64 (``<f8``), float32 (``<f4``) or int64 (``<i8``),
+  C order.
 
 This is the layout fastrnn has always written (format version 1), so files of
 earlier releases read, and earlier releases read the files written here.
@@ -63,7 +64,7 @@ _MAX_READ = 2**20                 # the most zipfile may read from the file at
 
 _META_MEMBER = "meta.npy"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_DTYPES = {np.dtype(np.float64): "f8", np.dtype(np.int64): "i8"}
+_DTYPES = {np.dtype(np.float64): "f8", np.dtype(np.float32): "f4", np.dtype(np.int64): "i8"}
 # Zip flag bits: 0x1 encrypted, 0x20 compressed patched data, 0x40 strong
 # encryption; 0x2000 central directory encrypted.
 _REFUSED_FLAGS = 0x1 | 0x20 | 0x40 | 0x2000
@@ -158,7 +159,7 @@ def _checked_arrays(arrays):
         array = np.asarray(value)
         kind = _DTYPES.get(array.dtype.newbyteorder("="))
         if kind is None:
-            raise TypeError(f"arrays[{name!r}]: expected float64 or int64, got {array.dtype}")
+            raise TypeError(f"arrays[{name!r}]: expected float64, float32 or int64, got {array.dtype}")
         result[name] = np.ascontiguousarray(array.astype("<" + kind, copy=False))
     return result
 
@@ -191,7 +192,7 @@ def _create_beside(target, mode):
 
 def write_model(path, meta, arrays):
     """Write a model file: ``meta`` (a dict, stored as JSON in ``meta.npy``)
-    and ``arrays`` ({name: float64 or int64 array}, each ``<name>.npy``).
+    and ``arrays`` ({name: float64, float32 or int64 array}, each ``<name>.npy``).
     Returns the path written.
 
     Meta: NumPy scalars become int/float/bool (floats keep their exact
@@ -201,7 +202,7 @@ def write_model(path, meta, arrays):
     so are values of other types (TypeError naming the key) and meta larger
     or deeper than a model file may hold.
 
-    Arrays: float64 or int64 of any byte order and memory layout, written
+    Arrays: float64, float32 or int64 of any byte order and memory layout, written
     little-endian in C order; other dtypes are refused (TypeError).
 
     The file is written atomically: to a temporary file in the target's
@@ -354,7 +355,7 @@ def _npy_header(member, what):
     if not isinstance(fortran, bool):
         raise ModelFileError(f"{what}: not a valid .npy header (fortran_order {fortran!r})")
     if not isinstance(descr, str):
-        raise ModelFileError(f"{what}: dtype {descr!r} (expected float64 or int64)")
+        raise ModelFileError(f"{what}: dtype {descr!r} (expected float64, float32 or int64)")
     return descr, shape, fortran, len(magic) + (2 if version == (1, 0) else 4) + length
 
 
@@ -470,7 +471,7 @@ def _normalise_spec(name, spec):
     except (TypeError, ValueError):
         raise TypeError(f"expected()[{name!r}]: expected (shape, dtype), got {spec!r}") from None
     if dtype not in _DTYPES:
-        raise TypeError(f"expected()[{name!r}]: dtype {dtype} (float64 or int64 only)")
+        raise TypeError(f"expected()[{name!r}]: dtype {dtype} (float64, float32 or int64 only)")
     if not (isinstance(name, str) and _NAME.fullmatch(name)) or name == "meta":
         raise TypeError(f"expected(): {name!r} is not a valid member name")
 
@@ -522,7 +523,7 @@ def read_model(path, expected):
     caller's to check) and returns the array members the file must hold,
     ``{name: (shape, dtype)}``: ``shape`` a tuple of sizes, or
     ``("1d", max_length)`` for a 1-D array of any length up to
-    ``max_length``; ``dtype`` float64 or int64. It may raise ValueError,
+    ``max_length``; ``dtype`` float64, float32 or int64. It may raise ValueError,
     TypeError, KeyError, IndexError or AttributeError for metadata it does
     not accept: that becomes a ModelFileError naming the file (other
     exceptions from it pass through unchanged). A malformed return value is

@@ -141,8 +141,8 @@ def forward_in_chunks(run, work):
         def task(c):
             b0, b1, r0, r1 = _chunk(bounds, offsets, c)
             s0 = np.ascontiguousarray(state0[:, :, b0:b1])
-            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:])
-            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:])
+            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:], Hs.dtype)
+            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:], Hs.dtype)
             last_c = np.empty_like(s0)
             run(cell, theta, table, X[r0:r1], offsets[b0:b1 + 1] - r0, s0, loss, last_step,
                 H_c, cache_c, last_c, P[b0:b1] if last_step else P[r0:r1])
@@ -169,8 +169,8 @@ def loss_and_grad_in_chunks(run, work):
         def task(c):
             b0, b1, r0, r1 = _chunk(bounds, offsets, c)
             s0 = np.ascontiguousarray(state0[:, :, b0:b1])
-            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:])
-            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:])
+            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:], Hs.dtype)
+            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:], Hs.dtype)
             last_c, ds_c = np.empty_like(s0), np.empty_like(s0)
             value = run(cell, theta, table, X[r0:r1], Y[b0:b1] if last_step else Y[r0:r1],
                         offsets[b0:b1 + 1] - r0, scale[b0:b1],

@@ -70,7 +70,8 @@ def _text(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name="y"):
+def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name="y",
+                       dtype=np.float64):
     """Targets of the classifier; ``n_inputs``: the k of the network (token
     ids as targets: m is at least k); ``classes``: the fitted classes_ of a
     warm start (new labels are then refused)."""
@@ -84,7 +85,7 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
             n_outputs = len(classes)
         elif as_ids and n_outputs is None:
             n_outputs = max(n_inputs, int(labels.max()) + 1)
-        Y = check_targets(y, seqs, n_outputs, head, name)
+        Y = check_targets(y, seqs, n_outputs, head, name, dtype)
         m = n_outputs if n_outputs is not None else n_outputs_of(Y)
         return Targets(Y, head, m, np.arange(m), False)
     if labels.dtype.kind == "f":
@@ -112,13 +113,13 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
     return Targets(Y, head, len(classes), classes, True)
 
 
-def regressor_targets(y, seqs, output, n_outputs, name="y"):
+def regressor_targets(y, seqs, output, n_outputs, name="y", dtype=np.float64):
     """Targets of the regressor: real values, a trailing axis of m (left out for m = 1)."""
     last_step = infer_last_step(y, seqs, output, regressor=True, name=name)
     head = Head(SQUARED_ERROR, last_step)
     if n_outputs is None:
         n_outputs = _value_width(y, seqs, last_step)
-    Y = check_targets(y, seqs, n_outputs, head, name)
+    Y = check_targets(y, seqs, n_outputs, head, name, dtype)
     if not np.all(np.isfinite(Y)):                 # check_targets refuses these already
         raise ValueError(f"{name}: expected finite target values")
     return Targets(Y, head, n_outputs, None, False)

@@ -99,14 +99,20 @@ def _writeable(array):
     return array if array.flags.writeable else array.copy()
 
 
-def as_float64(array, name):
-    """C-contiguous float64 with finite values (a copy only when needed)."""
-    with np.errstate(over="ignore"):               # a huge int or float128: checked below
-        out = _writeable(np.ascontiguousarray(array, dtype=np.float64))
+FLOAT_DTYPES = ("float64", "float32")
+
+
+def as_float64(array, name, dtype=np.float64):
+    """C-contiguous ``dtype`` (float64 or float32) with finite values (a copy
+    only when needed)."""
+    with np.errstate(over="ignore"):               # a huge value: refused below
+        out = _writeable(np.ascontiguousarray(array, dtype=dtype))
     if not all_finite(out.reshape(-1)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
         given = array[bad] if isinstance(array, np.ndarray) and array.shape == out.shape else out[bad]
-        raise ValueError(f"{name}: expected finite numbers, found {given} at index {bad}")
+        limit = f" (float32 holds at most {np.finfo(np.float32).max:.3g})" \
+            if out.dtype == np.float32 and np.isfinite(given) else ""
+        raise ValueError(f"{name}: expected finite numbers{limit}, found {given} at index {bad}")
     return out
 
 
@@ -164,6 +170,11 @@ class Network(NamedTuple):
         return len(CELLS[self.cell].states)
 
     @property
+    def dtype(self):
+        """float64, or float32: the precision everything is computed in."""
+        return self.theta.dtype
+
+    @property
     def dims(self):
         """int64 [n_layers, n_directions, n_states, cache_blocks] for the kernels."""
         a = self.architecture
@@ -216,7 +227,8 @@ def infer_architecture(params, name="params"):
 
 def check_params(params, name="params"):
     """Validate a parameter dict; infer the architecture from its keys and
-    shapes. Returns a Network holding a new flat theta."""
+    shapes. Returns a Network holding a new flat theta: float32 when every
+    array is float32 (the network then computes in float32), else float64."""
     if not isinstance(params, Mapping):
         raise TypeError(f"{name}: expected a dict of arrays (keys W_x, W_h, b_h, W_y, b_y), "
                         f"got {describe(params)}")
@@ -233,11 +245,17 @@ def check_params(params, name="params"):
             raise ValueError(f"{name}['{key}']: expected shape {shape} for a "
                              f"{_describe_architecture(architecture)}, got {arrays[key].shape}")
     check_network_size(architecture)
+    single = [arrays[key].dtype == np.float32 for key in shapes]
+    if any(single) and not all(single):
+        mixed = sorted({f"{key}: {arrays[key].dtype}" for key in shapes})
+        raise ValueError(f"{name}: expected every array in float32 (to compute in float32) or "
+                         f"none, got a mix ({', '.join(mixed[:6])}{', ...' if len(mixed) > 6 else ''})")
+    dtype = np.float32 if all(single) else np.float64
     with np.errstate(over="ignore"):              # a huge value: refused as non-finite below
-        theta = flatten(arrays, architecture)
+        theta = flatten(arrays, architecture, dtype)
     if not all_finite(theta):
         for key in shapes:                        # which one: as_float64 says
-            as_float64(arrays[key], f"{name}['{key}']")
+            as_float64(arrays[key], f"{name}['{key}']", dtype)
     return network_from_theta(theta, architecture)
 
 
@@ -294,7 +312,7 @@ def _one_hot_warning(array, n_inputs, name):
                       stacklevel=4)
 
 
-def _check_sequence(array, n_inputs, name):
+def _check_sequence(array, n_inputs, name, dtype=np.float64):
     """One sequence of a list: int (T,) ids or real (T, k) vectors
     (n_inputs=None: any k, checked for agreement by the caller)."""
     ids = array.dtype.kind in "iu"
@@ -313,23 +331,24 @@ def _check_sequence(array, n_inputs, name):
         if n_inputs is not None and array.shape[1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features per step "
                              f"(shape (T, {n_inputs})), got shape {array.shape}")
-        return as_float64(array, name)
+        return as_float64(array, name, dtype)
     raise ValueError(f"{name}: expected a sequence of integer token ids (T,) or of input "
                      f"vectors (T, {_features(n_inputs)}), got {describe(array)}")
 
 
-def check_inputs(X, n_inputs, name="X"):
+def check_inputs(X, n_inputs, name="X", dtype=np.float64):
     """Accepted forms: one sequence, float (T, k) or int ids (T,); a batch,
     float (B, T, k) or int ids (B, T); a list of sequences of any lengths.
 
     ``n_inputs=None`` accepts any k (an estimator learning it from the data:
-    the feature count, or the largest id + 1); see :func:`n_inputs_of`."""
+    the feature count, or the largest id + 1); see :func:`n_inputs_of`. Float
+    inputs are converted to ``dtype``, the network's."""
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise ValueError(f"{name}: expected at least one sequence, got an empty "
                              f"{type(X).__name__}")
-        seqs = [_check_sequence(as_real_array(x, f"{name}[{i}]"), n_inputs, f"{name}[{i}]")
-                for i, x in enumerate(X)]
+        seqs = [_check_sequence(as_real_array(x, f"{name}[{i}]"), n_inputs, f"{name}[{i}]",
+                                dtype) for i, x in enumerate(X)]
         kinds = {s.ndim for s in seqs}
         widths = {s.shape[1] for s in seqs if s.ndim == 2}
         if len(widths) > 1:
@@ -356,7 +375,7 @@ def check_inputs(X, n_inputs, name="X"):
         if n_inputs is not None and array.shape[-1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features in the last axis, "
                              f"got shape {array.shape}")
-        data = as_float64(array, name).reshape(-1, array.shape[-1])
+        data = as_float64(array, name, dtype).reshape(-1, array.shape[-1])
     elif array.ndim == 1:
         raise ValueError(f"{name}: a 1-D array must hold integer token ids, got dtype "
                          f"{array.dtype}; one sequence of input vectors has shape "
@@ -425,7 +444,7 @@ def _check_distributions(Y, name):
     return Y
 
 
-def _check_target_array(array, lead, n_outputs, head, name):
+def _check_target_array(array, lead, n_outputs, head, name, dtype=np.float64):
     """Targets of one array: ``lead`` is the shape of the outputs (the steps
     of X, or its sequences with last_step). Returns (R,) int64 ids or (R, m)."""
     if head.loss == CROSS_ENTROPY:
@@ -443,7 +462,7 @@ def _check_target_array(array, lead, n_outputs, head, name):
             raise ValueError(f"{name}: expected float target distributions of shape "
                              f"{_shape_text(lead + (m,))} or integer class ids of shape "
                              f"{_shape_text(lead)}, got {describe(array)}")
-        return _check_distributions(as_float64(array, name).reshape(-1, n_outputs), name)
+        return _check_distributions(as_float64(array, name, dtype).reshape(-1, n_outputs), name)
     # squared error: real values, a trailing axis of m (which may be left out when m = 1)
     if n_outputs is None:
         n_outputs = array.shape[-1] if array.ndim == len(lead) + 1 else 1
@@ -454,10 +473,11 @@ def _check_target_array(array, lead, n_outputs, head, name):
             (f" or {_shape_text(lead)}" if n_outputs == 1 else "")
         raise ValueError(f"{name}: expected real target values of shape {shapes}, "
                          f"got {describe(array)}")
-    return as_float64(array, name).reshape(-1, n_outputs)
+    return as_float64(array, name, dtype).reshape(-1, n_outputs)
 
 
-def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y"):
+def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y",
+                  dtype=np.float64):
     """Targets for every output row, as the kernels take them: (R,) int64
     class ids or (R, m) floats, R the number of steps (or of sequences with
     last_step). ``n_outputs=None`` accepts any m (see :func:`n_outputs_of`).
@@ -471,7 +491,7 @@ def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y")
         if isinstance(y, (list, tuple)) and seqs.form == "list" and len(y) != seqs.n_sequences:
             raise ValueError(f"{name}: X is a list of {seqs.n_sequences} sequences, so expected "
                              f"one target per sequence ({seqs.n_sequences}), got {len(y)}")
-        return _check_target_array(as_real_array(y, name), lead, n_outputs, head, name)
+        return _check_target_array(as_real_array(y, name), lead, n_outputs, head, name, dtype)
     if seqs.form == "list":
         if not isinstance(y, (list, tuple)) or len(y) != seqs.n_sequences:
             raise ValueError(f"{name}: X is a list of {seqs.n_sequences} sequences, so expected "
@@ -480,7 +500,7 @@ def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y")
         parts = []
         for i, t in enumerate(y):
             part = _check_target_array(as_real_array(t, f"{name}[{i}]"), (int(lengths[i]),),
-                                       n_outputs, head, f"{name}[{i}]")
+                                       n_outputs, head, f"{name}[{i}]", dtype)
             if n_outputs is None and part.ndim == 2:
                 n_outputs = part.shape[1]        # the first one fixes m
             parts.append(part)
@@ -492,7 +512,8 @@ def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y")
             len({np.shape(t) for t in y}) > 1:
         raise ValueError(f"{name}: X is one array, so expected one array of targets, "
                          f"got a list of arrays of different shapes")
-    return _check_target_array(as_real_array(y, name), step_shape(seqs), n_outputs, head, name)
+    return _check_target_array(as_real_array(y, name), step_shape(seqs), n_outputs, head, name,
+                               dtype)
 
 
 def n_outputs_of(Y):
@@ -563,7 +584,7 @@ def check_states(h0, net, seqs):
     of such arrays, either None for zeros."""
     a = net.architecture
     B, d, S = seqs.n_sequences, a.n_hidden, a.n_slots
-    state0 = np.zeros((S, net.n_states, B, d))
+    state0 = np.zeros((S, net.n_states, B, d), net.dtype)
     if net.cell == "lstm":
         if h0 is None:
             h0 = (None, None)
@@ -583,7 +604,7 @@ def check_states(h0, net, seqs):
             what = " (layers × directions first, as PyTorch's h_0)" if a.is_deep else ""
             raise ValueError(f"{name}: expected shape {_shape_text(shape)}{what}, "
                              f"got {array.shape}")
-        state0[:, j] = as_float64(array, name).reshape(S, B, d)
+        state0[:, j] = as_float64(array, name, net.dtype).reshape(S, B, d)
     return state0
 
 

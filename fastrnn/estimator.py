@@ -25,7 +25,7 @@ from fastrnn._parallel import work_per_row
 from fastrnn._progress import ProgressLine, format_clock
 from fastrnn._sklearn import NotFittedError, not_fitted_error, tags
 from fastrnn._targets import OUTPUT_CHOICES, classifier_targets, regressor_targets
-from fastrnn._validation import (Head, Sequences, check_bool, check_cell, check_choice,
+from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, check_bool, check_cell, check_choice,
                                  check_inputs, check_network_size, check_params,
                                  check_positive_int, check_random_state, check_sample_weight,
                                  check_states, describe, n_inputs_of, network_from_theta,
@@ -62,7 +62,8 @@ class _RecurrentEstimator:
                  clip_mode="norm", bptt=None, random_state=None, verbose=0, warm_start=False,
                  n_inputs=None, n_outputs=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
                  n_layers=1, bidirectional=False, dropout=0.0, output="auto",
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4):
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 dtype="float64"):
         self.n_hidden = n_hidden
         self.cell = cell
         self.backend = backend
@@ -90,6 +91,7 @@ class _RecurrentEstimator:
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.dtype = dtype
 
     # ----------------------------------------------------------- sklearn API
     @classmethod
@@ -168,6 +170,7 @@ class _RecurrentEstimator:
         if isinstance(self.tol, (bool, np.bool_)) or not isinstance(self.tol, numbers.Real) \
                 or not (math.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol: expected a number >= 0, got {self.tol!r}")
+        check_choice(self.dtype, FLOAT_DTYPES, "dtype")
         if self.bidirectional and self.bptt is not None:
             raise ValueError("bptt: truncated BPTT carries a left-to-right state from chunk to "
                              "chunk, which a bidirectional model does not have; use bptt=None")
@@ -221,19 +224,23 @@ class _RecurrentEstimator:
             raise TypeError(f"vocab: expected a fastrnn.CharVocab or None, got "
                             f"{type(vocab).__name__}")
         warm = self.warm_start and hasattr(self, "params_")
+        dtype = np.dtype(self.dtype)
         if warm:
             net = self._warm_network()
             k, m = net.n_inputs, net.n_outputs
+            if net.dtype != dtype:
+                raise ValueError(f"dtype: warm_start continues a {net.dtype} model, got "
+                                 f"dtype={self.dtype!r}")
         else:
             k = self.n_inputs if self.n_inputs is not None else (len(vocab) if vocab else None)
             m = self.n_outputs
-        seqs = check_inputs(X, k)
+        seqs = check_inputs(X, k, dtype=dtype)
         if k is None:
             k = n_inputs_of(seqs)
         if warm and seqs.is_ids != (self.input_kind_ == "ids"):
             raise ValueError(f"X: warm_start continues a model fitted on "
                              f"{'token ids' if self.input_kind_ == 'ids' else 'input vectors'}")
-        targets = self._targets(y, seqs, m, warm, k=k)
+        targets = self._targets(y, seqs, m, warm, k=k, dtype=dtype)
         head = targets.head
         if warm and head.last_step != (self.output_ == "last_step"):
             raise ValueError(f"y: warm_start continues a model with an output {self.output_!r}")
@@ -268,12 +275,12 @@ class _RecurrentEstimator:
             theta = flatten(init_params(k, architecture.n_hidden, m, cell=self.cell,
                                         random_state=rng, n_layers=architecture.n_layers,
                                         bidirectional=architecture.bidirectional),
-                            architecture)
+                            architecture, dtype)
         saved = getattr(self, "_optimizer_state", None) if warm else None
         if saved is not None and saved[0] == self.optimizer and saved[1].shape[1] == len(theta):
             state, step = saved[1].copy(), saved[2].copy()
         else:
-            state, step = np.zeros((2, len(theta))), np.zeros(1, dtype=np.int64)
+            state, step = np.zeros((2, len(theta)), dtype), np.zeros(1, dtype=np.int64)
 
         run = _Run(self, architecture, theta, state, step, data, head, rng, validation, report)
         try:
@@ -296,9 +303,10 @@ class _RecurrentEstimator:
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
                 raise ValueError("X_val: give both X_val and y_val, or neither")
-            seqs = check_inputs(X_val, k, name="X_val")
+            seqs = check_inputs(X_val, k, name="X_val", dtype=np.dtype(self.dtype))
             val = self._targets(y_val, seqs, targets.n_outputs, True, name="y_val",
-                                classes=targets.classes, output=head.output_name, k=k)
+                                classes=targets.classes, output=head.output_name, k=k,
+                                dtype=np.dtype(self.dtype))
             return data, _TrainingData(seqs, val.Y, *check_sample_weight(None, seqs, head))
         S = data.seqs.n_sequences
         if S >= 2:
@@ -343,7 +351,7 @@ class _RecurrentEstimator:
         """ŷ (and the last state) for X, on the validated fitted network."""
         self._check_fitted()
         net = self._network()
-        seqs = check_inputs(X, self.n_inputs_)
+        seqs = check_inputs(X, self.n_inputs_, dtype=net.dtype)
         if net.architecture.bidirectional and (h0 is not None or return_state):
             raise ValueError(f"{'h0' if h0 is not None else 'return_state'}: a bidirectional "
                              f"model has no left-to-right state to carry from call to call")
@@ -360,8 +368,9 @@ class _RecurrentEstimator:
         each sequence's summed loss (cross-entropy, or ½ squared error)."""
         self._check_fitted()
         net = self._network()
-        seqs = check_inputs(X, self.n_inputs_)
-        targets = self._targets(y, seqs, self.n_outputs_, True, output=self.output_)
+        seqs = check_inputs(X, self.n_inputs_, dtype=net.dtype)
+        targets = self._targets(y, seqs, self.n_outputs_, True, output=self.output_,
+                                dtype=net.dtype)
         seq_weight, step_weight = check_sample_weight(sample_weight, seqs, targets.head)
         state0 = check_states(None, net, seqs)
         return run_loss_and_grad(net, seqs, targets.Y, sequence_scale(seq_weight), step_weight,
@@ -538,12 +547,14 @@ class FastRNN(_RecurrentEstimator):
     _kind = "classifier"
     _loss = CROSS_ENTROPY
 
-    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None):
+    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None,
+                 dtype=np.float64):
         if warm and classes is None and hasattr(self, "classes_"):
             classes = self.classes_
         k = k if k is not None else getattr(self, "n_inputs_", None)
         return classifier_targets(y, seqs, self.output if output is None else output, m,
-                                  k if k is not None else 1, classes=classes, name=name)
+                                  k if k is not None else 1, classes=classes, name=name,
+                                  dtype=dtype)
 
     def _set_targets_fitted(self, targets):
         self.classes_ = targets.classes
@@ -679,9 +690,10 @@ class FastRNNRegressor(_RecurrentEstimator):
     _kind = "regressor"
     _loss = 1                                   # SQUARED_ERROR
 
-    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None):
+    def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None,
+                 dtype=np.float64):
         return regressor_targets(y, seqs, self.output if output is None else output, m,
-                                 name=name)
+                                 name=name, dtype=dtype)
 
     def _set_targets_fitted(self, targets):
         pass
@@ -870,7 +882,7 @@ class _Run:
         epochs without an improvement by tol."""
         v = self.validation
         state0 = np.zeros((self.architecture.n_slots, net.n_states, v.seqs.n_sequences,
-                           self.architecture.n_hidden))
+                           self.architecture.n_hidden), net.dtype)
         value = run_loss_and_grad(net, v.seqs, v.Y, sequence_scale(v.seq_weight), v.step_weight,
                                   state0, self.model.backend, self.head)[0]
         self.validation_losses.append(value)
@@ -1049,7 +1061,11 @@ class _ModelFileLayout:
             raise ValueError(f"n_iter: expected an integer in [0, {_limits.MAX_EPOCHS}], got "
                              f"{n_iter!r}")
         architecture = self.architecture(meta)
-        expected = {key: (shape, np.float64) for key, shape in architecture.shapes().items()}
+        dtype = meta["hyperparameters"].get("dtype", "float64") if isinstance(
+            meta.get("hyperparameters"), dict) else "float64"
+        if dtype not in FLOAT_DTYPES:
+            raise ValueError(f"dtype: expected one of {FLOAT_DTYPES}, got {dtype!r}")
+        expected = {key: (shape, np.dtype(dtype)) for key, shape in architecture.shapes().items()}
         if meta["version"] == 1:
             # fastrnn 0.1 did not record the curve's length (warm starts add to it):
             # bounded so that a crafted file cannot ask for much more than the model.

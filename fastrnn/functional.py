@@ -26,7 +26,9 @@ def forward(params, X, h0=None, backend="numba", return_hidden=False, loss="cros
     Parameters
     ----------
     params : dict from :func:`fastrnn.init_params` (or trained); its keys
-        and shapes say the cell, the layers and the directions.
+        and shapes say the cell, the layers and the directions, and its
+        dtype the precision: float32 arrays compute in float32 (inputs are
+        converted), anything else in float64.
     X : one sequence: float (T, k) input vectors or int (T,) token ids;
         a batch: float (B, T, k) or int (B, T); or a list of such sequences
         of any lengths. Integer arrays are always token ids.
@@ -62,7 +64,7 @@ def forward(params, X, h0=None, backend="numba", return_hidden=False, loss="cros
     """
     net = check_params(params)
     head = check_head(loss, output)
-    seqs = check_inputs(X, net.n_inputs)
+    seqs = check_inputs(X, net.n_inputs, dtype=net.dtype)
     if check_bool(return_gates, "return_gates") and not CELLS[net.cell].gates:
         raise ValueError("return_gates: the simple RNN has no gates; its h_t are every value "
                          "it computes (return_hidden=True)")
@@ -78,10 +80,12 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
     run = network_module(backend).forward
     if backend == "numba":
         run = forward_in_chunks(run, work_per_row(net))
-    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden))
-    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden))
+    dtype = net.dtype
+    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden), dtype)
+    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden),
+                      dtype)
     state_last = np.empty_like(state0)
-    P = np.empty((B if head.last_step else N, a.n_outputs))
+    P = np.empty((B if head.last_step else N, a.n_outputs), dtype)
     with np.errstate(all="ignore"):              # overflow is reported below, by both twins
         run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
             head.last_step, Hs, caches, state_last, P)
@@ -114,7 +118,9 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False,
                   return_dX=False):
     """The loss and its gradient by backpropagation through time.
 
-    X, h0, backend, loss and output are as in :func:`forward`. ``y`` holds
+    X, h0, backend, loss and output are as in :func:`forward` (everything is
+    computed in the parameters' precision, float64 or float32, with the loss
+    summed in float64). ``y`` holds
     the targets, one per output of :func:`forward`:
 
     * cross_entropy: integer class ids shaped like the outputs ((T,), (B, T)
@@ -148,8 +154,8 @@ def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False,
     """
     net = check_params(params)
     head = check_head(loss, output)
-    seqs = check_inputs(X, net.n_inputs)
-    Y = check_targets(y, seqs, net.n_outputs, head)
+    seqs = check_inputs(X, net.n_inputs, dtype=net.dtype)
+    Y = check_targets(y, seqs, net.n_outputs, head, dtype=net.dtype)
     seq_weight, step_weight = check_sample_weight(sample_weight, seqs, head)
     state0 = check_states(h0, net, seqs)
     backend = check_backend(backend)
@@ -177,11 +183,13 @@ def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
     run = network_module(backend).loss_and_grad
     if backend == "numba":
         run = loss_and_grad_in_chunks(run, work_per_row(net))
-    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden))
-    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden))
+    dtype = net.dtype
+    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden), dtype)
+    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden),
+                      dtype)
     grad = np.empty_like(net.theta)
     dstate0 = np.empty_like(state0)
-    dX = np.empty((N if return_dX else 0, a.n_inputs))
+    dX = np.empty((N if return_dX else 0, a.n_inputs), dtype)
     with np.errstate(all="ignore"):              # overflow is reported below, by both twins
         value = run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets, scale,
                     step_weight, state0, head.loss, head.last_step, 0.0, np.uint64(0), 0, Hs,

@@ -4,16 +4,18 @@ import numpy as np
 from fastrnn import _limits
 from fastrnn._cells import CELLS
 from fastrnn._layout import Architecture, slot_key
-from fastrnn._validation import (check_bool, check_cell, check_network_size, check_positive_int,
-                                 check_random_state)
+from fastrnn._validation import (FLOAT_DTYPES, check_bool, check_cell, check_choice,
+                                 check_network_size, check_positive_int, check_random_state)
 
 
 def init_params(n_inputs, n_hidden, n_outputs=None, cell="rnn", random_state=None, *,
-                n_layers=1, bidirectional=False):
+                n_layers=1, bidirectional=False, dtype="float64"):
     """New parameters for a network with k = n_inputs, d = n_hidden and
     m = n_outputs (default: n_inputs, next-symbol prediction as in the notes).
 
-    Returns a dict of C-contiguous float64 arrays. For one layer and one
+    Returns a dict of C-contiguous arrays of ``dtype`` ("float64", or
+    "float32": a network computes in its parameters' precision; the draws are
+    the float64 ones, rounded). For one layer and one
     direction: ``W_x`` (G·d, k), ``W_h`` (G·d, d), ``b_h`` (G·d,), ``W_y``
     (m, d), ``b_y`` (m,), where G = 1 for ``cell="rnn"``, 4 for ``"lstm"``
     (gate blocks f, i, o, g) and 3 for ``"gru"`` (r, u, n; the GRU also has
@@ -52,4 +54,14 @@ def init_params(n_inputs, n_hidden, n_outputs=None, cell="rnn", random_state=Non
         forget = CELLS["lstm"].gates.index("f")
         for _, layer, direction in architecture.slots():
             params[slot_key("b_h", layer, direction)][forget * d:(forget + 1) * d] = 1.0
-    return {key: params[key] for key in architecture.shapes()}
+    dtype = np.dtype(check_choice(str(np.dtype(dtype)) if _is_dtype(dtype) else dtype,
+                                  FLOAT_DTYPES, "dtype"))
+    return {key: params[key].astype(dtype, copy=False) for key in architecture.shapes()}
+
+
+def _is_dtype(value):
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return True

@@ -11,12 +11,15 @@ also the same on every machine: it depends on no C library.
                   |r| ≤ ln2/2, a degree-13 Taylor polynomial for e^r and an
                   exact power of two for 2^n. For |x| ≥ 20, tanh x = ±1 in
                   float64, so y is capped at 40.
+
+Each function has a float64 and a float32 body (``fastrnn._jit.by_precision``).
 """
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from fastrnn._jit import kernel
+from fastrnn._jit import by_precision, kernel
 
 _LN2_HI = 6.93147180369123816490e-01     # ln 2 split in two so n·ln2 is exact
 _LN2_LO = 1.90821492927058770002e-10
@@ -58,20 +61,20 @@ def _float_from_bits(typingctx, bits):
 
 
 @kernel(inline=True)
-def exp_nonpositive(y):
-    """e^y for y ≤ 0 (softmax's shifted logits), vectorisable; 0 below
-    about -745, where e^y is below the smallest float64.
+def _exp_nonpositive64(x):
+    """e^x for x ≤ 0 (softmax's shifted logits), vectorisable; 0 below
+    about -745, where e^x is below the smallest float64.
 
     The power of two is built from its bits, 2^(n+54) times 2^-54, so a
     result in the subnormal range is rounded once, correctly."""
-    y = max(y, -746.0)
+    y = max(x, -746.0)
     n = int(y * _INV_LN2 - 0.5)               # round to nearest, y ≤ 0
     p = _exp_taylor((y - n * _LN2_HI) - n * _LN2_LO)
     return (p * _float_from_bits((n + 54 + 1023) << 52)) * 5.551115123125783e-17
 
 
 @kernel(inline=True)
-def tanh(x):
+def _tanh64(x):
     """tanh(x), within a few units in the last place of the exact value."""
     ax = abs(x)
     z = x * x
@@ -79,13 +82,84 @@ def tanh(x):
                           - 1.61468768441708447952e3)
                          / (((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z
                             + 4.84406305325125486048e3))
-    large = 1.0 - 2.0 / (_exp_reduced(min(2.0 * ax, 40.0)) + 1.0)
-    if x < 0.0:
-        large = -large
+    t = 1.0 - 2.0 / (_exp_reduced(min(2.0 * ax, 40.0)) + 1.0)
+    large = t if x >= 0.0 else -t
     return small if ax < 0.625 else large
 
 
+# float32: the same algorithms with float32 constants and shorter
+# polynomials (measured over the reduced ranges: e^r within 1.03 ulp,
+# Cephes' tanhf polynomial within 0.74 ulp), so nothing widens to float64.
+_F32 = np.float32
+_LN2_HI_32 = _F32(0.693359375)            # few bits: n·ln2_hi is exact in float32
+_LN2_LO_32 = _F32(-2.12194440e-4)
+_INV_LN2_32 = _F32(1.44269504)
+_TANH32 = tuple(_F32(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                                  1.33314422036e-1, -3.33332819422e-1))
+_TAYLOR32 = tuple(_F32(c) for c in (1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0))
+_ZERO32, _ONE32, _TWO32, _HALF32 = _F32(0.0), _F32(1.0), _F32(2.0), _F32(0.5)
+_TWO_POW_M24_32 = _F32(2.0 ** -24)
+
+
 @kernel(inline=True)
-def sigmoid(x):
+def _exp_taylor32(r):
+    """e^r for |r| ≤ ln2/2 in float32: degree 7 of the Taylor series."""
+    c0, c1, c2, c3, c4, c5, c6, c7 = _TAYLOR32
+    return ((((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * r + c6) * r + c7
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE 754 bit pattern is the int32 ``bits``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@kernel(inline=True)
+def _pow2_32(n):
+    """2^n in float32 for -150 < n < 104, as 2^(n+24) from its bits times
+    2^-24, so a subnormal result is rounded once."""
+    return _float32_from_bits(np.int32((n + 24 + 127) << 23)) * _TWO_POW_M24_32
+
+
+@kernel(inline=True)
+def _exp_nonpositive32(x):
+    """e^x for x ≤ 0 in float32; 0 below about -104."""
+    y = max(x, _F32(-104.0))
+    n = int(y * _INV_LN2_32 - _HALF32)       # round to nearest, y ≤ 0
+    fn = _F32(n)
+    return _exp_taylor32((y - fn * _LN2_HI_32) - fn * _LN2_LO_32) * _pow2_32(n)
+
+
+@kernel(inline=True)
+def _tanh32(x):
+    """tanh(x) in float32 (Cephes' tanhf): within about an ulp."""
+    ax = abs(x)
+    z = x * x
+    c0, c1, c2, c3, c4 = _TANH32
+    small = ((((c0 * z + c1) * z + c2) * z + c3) * z + c4) * z * x + x
+    y = min(_TWO32 * ax, _F32(18.0))         # tanh(9) rounds to 1 in float32
+    n = int(y * _INV_LN2_32 + _HALF32)
+    fn = _F32(n)
+    e = _exp_taylor32((y - fn * _LN2_HI_32) - fn * _LN2_LO_32) * _pow2_32(n)
+    t = _ONE32 - _TWO32 / (e + _ONE32)
+    large = t if x >= _ZERO32 else -t
+    return small if ax < _F32(0.625) else large
+
+
+@kernel(inline=True)
+def _sigmoid64(x):
     """σ(x) = ½(1 + tanh(x/2)): never overflows."""
     return 0.5 * (1.0 + tanh(0.5 * x))
+
+
+@kernel(inline=True)
+def _sigmoid32(x):
+    """σ(x) = ½(1 + tanh(x/2)) in float32."""
+    return _HALF32 * (_ONE32 + tanh(_HALF32 * x))
+
+
+exp_nonpositive = by_precision(_exp_nonpositive64, _exp_nonpositive32)
+tanh = by_precision(_tanh64, _tanh32)
+sigmoid = by_precision(_sigmoid64, _sigmoid32)

@@ -56,7 +56,7 @@ def _forward_layers(cell, theta, table, X, offsets, order, running, state0, drop
         for direction in range(D):
             slot = layer * D + direction
             W_x, W_h, b_h, b_hn = slot_arrays(theta, table, slot)
-            A = np.empty((Hs.shape[2], W_h.shape[0]))
+            A = np.empty((Hs.shape[2], W_h.shape[0]), theta.dtype)
             input_projection(inputs[layer], W_x, b_h, A)   # W_x x_t + b_h, every step at once
             step(W_h, b_hn, A, offsets, order, running, direction == 1, state0[slot],
                  Hs[layer, direction], caches[layer, direction], state_last[slot])
@@ -83,20 +83,20 @@ def loss_and_grad(cell, theta, table, X, Y, offsets, scale, step_weight, state0,
                              seed, row0, Hs, caches, state_last)
     L, D, N, d = Hs.shape
     W_y, b_y = output_arrays(theta, table)
-    Z = np.empty((len(scale) if last_step else N, len(b_y)))
+    Z = np.empty((len(scale) if last_step else N, len(b_y)), theta.dtype)
     output_layer(Hs[-1], W_y, b_y, offsets, last_step, Z)
-    factors = np.empty(len(Z))
+    factors = np.empty(len(Z), theta.dtype)
     row_factors(scale, step_weight, offsets, last_step, factors)
     total = loss_and_delta(Z, Y, factors, loss)            # Z is ∂L/∂z from here on
 
     dW_y, db_y = output_arrays(grad, table)
-    dH = np.empty((D, N, d))                               # ∂L/∂(this layer's output)
+    dH = np.empty((D, N, d), theta.dtype)                  # ∂L/∂(this layer's output)
     output_backward(Z, Hs[-1], W_y, offsets, last_step, dW_y, db_y, dH)
     backward = _cell_module(cell).backward_steps
     for layer in reversed(range(L)):
         below_needs_it = layer > 0 or len(dX) > 0        # ∂L/∂(this layer's input)
         if layer:
-            d_below = np.zeros((D, N, d))
+            d_below = np.zeros((D, N, d), theta.dtype)
         elif below_needs_it:
             dX[:] = 0.0
             d_below = dX[None]
@@ -104,7 +104,7 @@ def loss_and_grad(cell, theta, table, X, Y, offsets, scale, step_weight, state0,
             slot = layer * D + direction
             W_x, W_h, b_h, b_hn = slot_arrays(theta, table, slot)
             dW_x, dW_h, db_h, db_hn = slot_arrays(grad, table, slot)
-            dA_x = np.empty((N, W_h.shape[0]))
+            dA_x = np.empty((N, W_h.shape[0]), theta.dtype)
             dA_h = np.empty_like(dA_x) if len(b_hn) else dA_x
             backward(W_h, b_hn, offsets, order, running, direction == 1, state0[slot],
                      Hs[layer, direction], caches[layer, direction], dH[direction],

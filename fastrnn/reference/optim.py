@@ -25,11 +25,12 @@ def clip_gradient(grad, clip_mode, clip):
 
     ``norm``: scale the whole vector by clip / (‖g‖ + 1e-6) when ‖g‖ > clip
     (torch.nn.utils.clip_grad_norm_); ``value``: clamp each entry to ±clip."""
-    norm = np.sqrt(np.dot(grad, grad))
+    norm = np.sqrt(np.dot(grad.astype(np.float64), grad))     # summed in float64
     if clip_mode == CLIP_NORM and norm > clip:
-        grad *= clip / (norm + 1e-6)
+        grad *= grad.dtype.type(clip / (norm + 1e-6))
     elif clip_mode == CLIP_VALUE:
-        np.clip(grad, -clip, clip, out=grad)
+        bound = grad.dtype.type(clip)
+        np.clip(grad, -bound, bound, out=grad)
     return norm
 
 
@@ -37,7 +38,7 @@ def optimizer_step(theta, grad, optimizer, hyper, state, step, previous):
     """One update of theta in place, with the optimizer's state. Returns
     whether theta and the state stayed finite; if not, both (and the step
     counter) are put back as they were, from ``previous`` (3, P)."""
-    lr, mu, beta1, beta2, eps = hyper
+    lr, mu, beta1, beta2, eps = hyper.astype(theta.dtype)    # float32 updates in float32
     previous[0] = theta
     previous[1:] = state
     step[0] += 1

@@ -60,7 +60,7 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
     L, D, n_states, cache_blocks = (int(v) for v in dims)
     d = int(table[1, 2])
     grad = np.empty_like(theta)
-    previous = np.empty((3, len(theta)))
+    previous = np.empty((3, len(theta)), theta.dtype)
     # Room for the largest update: batch_size sequences of bptt steps.
     max_rows = min(batch_size * bptt, len(X))
     Xc, Yc = np.empty((max_rows,) + X.shape[1:], X.dtype), np.empty((max_rows,) + Y.shape[1:], Y.dtype)
@@ -71,7 +71,7 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
         progress[1:] = 0
         for first in range(0, order.shape[1], batch_size):
             batch = order[epoch, first:first + batch_size]
-            carry = np.zeros((L * D, n_states, len(batch), d))    # every layer's states
+            carry = np.zeros((L * D, n_states, len(batch), d), theta.dtype)   # every layer's states
             for chunk_start in range(0, lengths[batch].max(), bptt):
                 n_run, n_rows, weight = gather_chunk(X, Y, starts, lengths, seq_weight,
                                                      step_weight, batch, chunk_start, bptt,
@@ -79,8 +79,8 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                                                      scale, step_w)
                 taken = running[:n_run]
                 state0 = carry[:, :, taken]
-                Hs = np.empty((L, D, n_rows, d))
-                caches = np.empty((L, D, n_rows, cache_blocks * d))
+                Hs = np.empty((L, D, n_rows, d), theta.dtype)
+                caches = np.empty((L, D, n_rows, cache_blocks * d), theta.dtype)
                 state_last = np.empty_like(state0)
                 seed = splitmix64(np.array([progress[1]], dtype=np.uint64), seeds[epoch])[0]
                 value = loss_and_grad(cell, theta, table, Xc[:n_rows],
@@ -88,7 +88,7 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                                       offsets[:n_run + 1], scale[:n_run], step_w[:n_rows],
                                       state0, loss, last_step, dropout, seed, 0, Hs, caches,
                                       state_last, grad, np.empty_like(state0),
-                                      np.empty((0, 0)))
+                                      np.empty((0, 0), theta.dtype))
                 if weight > 0.0:
                     fault = check_and_update(theta, grad, value, optimizer, hyper, clip_mode,
                                              clip, state, step, previous)

@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 import numba
+import numpy as np
 from numba import types
 from numba.extending import overload
 
@@ -33,15 +34,29 @@ def kernel(func=None, *, inline=False):
     return numba.njit(**options)(func)
 
 
+def python_fallback(python_function):
+    """Decorate a kernel helper that Python cannot run as it is written (an
+    LLVM intrinsic, integer arithmetic that must wrap): with
+    NUMBA_DISABLE_JIT=1, when the kernels run as plain Python (for coverage
+    and Python's index checks), ``python_function`` replaces it."""
+    def decorate(compiled):
+        return python_function if numba.config.DISABLE_JIT else compiled
+    return decorate
+
+
 def by_precision(float64_body, float32_body):
     """A kernel helper of one argument with a body per float precision: the
     body for the argument's type is chosen where a kernel calls it, when that
     kernel compiles (so float32 kernels never widen to float64). The bodies
     are inline kernels (``@kernel(inline=True)``)."""
     def helper(x):
+        if numba.config.DISABLE_JIT:             # the kernels run as Python
+            return (float32_body if isinstance(x, np.float32) else float64_body)(x)
         raise NotImplementedError("a kernel helper: call it from a kernel")
     helper.__name__ = helper.__qualname__ = float64_body.__name__.lstrip("_")
     helper.__doc__ = float64_body.__doc__
+    if numba.config.DISABLE_JIT:
+        return helper
 
     @overload(helper, inline="never", jit_options=dict(fastmath=False,
                                                         error_model="numpy"))

@@ -1,9 +1,12 @@
 """Checks of validation and of the training loop that must be cheap: one
 compiled pass over the data instead of a chain of NumPy temporaries (the
 per-call cost of validating small arrays is what a user's loop pays)."""
-from fastrnn._jit import kernel
+import numpy as np
+
+from fastrnn._jit import kernel, python_fallback
 
 
+@python_fallback(lambda v: bool(np.isfinite(v).all()))
 @kernel
 def all_finite(v):
     """Whether no entry is inf or nan: x * 0 is nan exactly for those, and a

@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from fastrnn._jit import by_precision, kernel
+from fastrnn._jit import by_precision, kernel, python_fallback
 
 _LN2_HI = 6.93147180369123816490e-01     # ln 2 split in two so n·ln2 is exact
 _LN2_LO = 1.90821492927058770002e-10
@@ -52,6 +52,7 @@ def _exp_reduced(y):
     return _exp_taylor((y - n * _LN2_HI) - n * _LN2_LO) * float(1 << n)
 
 
+@python_fallback(lambda bits: np.int64(bits).view(np.float64))
 @intrinsic
 def _float_from_bits(typingctx, bits):
     """The float64 whose IEEE 754 bit pattern is the int64 ``bits``."""
@@ -108,6 +109,7 @@ def _exp_taylor32(r):
     return ((((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * r + c6) * r + c7
 
 
+@python_fallback(lambda bits: np.int32(bits).view(np.float32))
 @intrinsic
 def _float32_from_bits(typingctx, bits):
     """The float32 whose IEEE 754 bit pattern is the int32 ``bits``."""

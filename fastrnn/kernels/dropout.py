@@ -2,13 +2,23 @@
 ``fastrnn.reference.dropout`` (read that module for the generator)."""
 import numpy as np
 
-from fastrnn._jit import kernel
+from fastrnn._jit import kernel, python_fallback
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX2 = np.uint64(0x94D049BB133111EB)
 
 
+def _splitmix64_python(counter, seed):
+    """splitmix64 on Python integers, wrapped to 64 bits by hand."""
+    mask = (1 << 64) - 1
+    z = (int(seed) + (int(counter) + 1) * int(GAMMA)) & mask
+    z = ((z ^ (z >> 30)) * int(MIX1)) & mask
+    z = ((z ^ (z >> 27)) * int(MIX2)) & mask
+    return np.uint64(z ^ (z >> 31))
+
+
+@python_fallback(_splitmix64_python)
 @kernel(inline=True)
 def splitmix64(counter, seed):
     """Output number ``counter`` (uint64) of splitmix64 started at ``seed``."""

@@ -15,11 +15,14 @@ were given, usually 1); otherwise the CPUs this process may run on. One
 thread runs the chunks one after another, with the same results.
 """
 import contextlib
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from fastrnn._cells import CELLS
 
 # Below this many multiply-adds a batch is not worth a thread hand-off.
 MIN_PARALLEL_WORK = 2_000_000
@@ -92,8 +95,12 @@ def num_threads():
 def work_per_row(net):
     """Multiply-adds of one step of one sequence, forward: the input
     projections, the recurrences and the output layer of every layer."""
-    a = net.architecture
-    blocks = a.n_directions * (len(net.params["b_h"]) // a.n_hidden)
+    return _work_per_row(net.architecture)
+
+
+@functools.lru_cache(maxsize=256)
+def _work_per_row(a):
+    blocks = a.n_directions * CELLS[a.cell].blocks
     d = a.n_hidden
     return sum(blocks * d * (a.layer_input_width(layer) + d) for layer in range(a.n_layers)) \
         + a.n_directions * d * a.n_outputs

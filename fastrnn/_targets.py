@@ -18,10 +18,12 @@ chosen; ``output="last_step"`` says otherwise.
 
 Classifier labels: integer y with token-id X and a target per step are
 token ids of X's vocabulary (``classes_ = arange(m)``, m = max(k, largest
-id + 1): language models keep their ids); float targets with a trailing
-axis of m are distributions over m classes (``classes_ = arange(m)``);
-every other y (strings, -1/1, non-contiguous integers, one label per
-sequence) is encoded as its index in ``classes_ = np.unique(y)``.
+id + 1): language models keep their ids), and so are integer labels in
+[0, n_outputs) when ``n_outputs`` is given (classes that do not occur in
+this y keep their place); float targets with a trailing axis of m are
+distributions over m classes (``classes_ = arange(m)``); every other y
+(strings, -1/1, non-contiguous integers, one label per sequence) is encoded
+as its index in ``classes_ = np.unique(y)``.
 """
 from typing import NamedTuple
 
@@ -78,7 +80,9 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
     last_step = infer_last_step(y, seqs, output, regressor=False, name=name)
     head = Head(CROSS_ENTROPY, last_step)
     labels = _all_labels(y, seqs, last_step, name)
-    as_ids = labels.dtype.kind in "iu" and seqs.is_ids and not last_step
+    integers = labels.dtype.kind in "iu"
+    as_ids = integers and ((seqs.is_ids and not last_step) or (
+        n_outputs is not None and labels.size and 0 <= labels.min() and labels.max() < n_outputs))
     as_distributions = labels.dtype.kind == "f" and _has_class_axis(y, seqs, last_step)
     if (as_ids or as_distributions) and (classes is None or _is_arange(classes)):
         if classes is not None:

@@ -19,7 +19,7 @@ from fastrnn import _limits
 from fastrnn._cells import CELL_NAMES, CELLS
 from fastrnn._codes import CROSS_ENTROPY, LOSSES, OUTPUTS
 from fastrnn._layout import Architecture, flatten, slot_key, unflatten
-from fastrnn.kernels._checks import all_finite, first_bad_distribution
+from fastrnn.kernels._checks import all_finite, first_bad_distribution, ids_within
 
 
 # ------------------------------------------------------------------ scalars
@@ -122,9 +122,9 @@ def as_ids(array, n_classes, name, what):
 
     The range is checked on the caller's values, before any conversion: an
     unsigned id of 2**63 or more would wrap to a negative int64."""
-    if array.size:
+    bound = n_classes if n_classes is not None else _limits.MAX_LEARNED_CLASSES
+    if array.size and not ids_within(array.reshape(-1), bound):
         low, high = int(array.min()), int(array.max())
-        bound = n_classes if n_classes is not None else _limits.MAX_LEARNED_CLASSES
         if low < 0 or high >= bound:
             bad = low if low < 0 else high
             where = tuple(int(i) for i in np.argwhere(array == array.dtype.type(bad))[0])
@@ -599,6 +599,10 @@ def check_states(h0, net, seqs):
     for j, (value, name) in enumerate(parts):
         if value is None:
             continue
+        if type(value) is np.ndarray and value.shape == shape and value.dtype == net.dtype \
+                and all_finite(value.reshape(-1)):
+            state0[:, j] = value.reshape(S, B, d)          # the common case, made cheap
+            continue
         array = as_real_array(value, name)
         if array.shape != shape:
             what = " (layers × directions first, as PyTorch's h_0)" if a.is_deep else ""
@@ -612,10 +616,14 @@ def states_out(states, net, seqs):
     """Kernel states (L·D, n_states, B, d) in the caller's form (see
     :func:`check_states`): h, or (h, c) for an LSTM."""
     a = net.architecture
-    B, d, S = seqs.n_sequences, a.n_hidden, a.n_slots
-    shape = (S,) if a.is_deep else ()
-    shape += (d,) if seqs.form == "single" else (B, d)
-    out = tuple(np.ascontiguousarray(states[:, j]).reshape(shape) for j in range(net.n_states))
+    if not a.is_deep and seqs.form == "single":
+        out = tuple(states[0, j, 0] for j in range(net.n_states))   # views, (d,)
+    elif not a.is_deep:
+        out = tuple(states[0, j] for j in range(net.n_states))      # views, (B, d)
+    else:
+        out = tuple(np.ascontiguousarray(states[:, j]).reshape(
+            (a.n_slots,) + ((a.n_hidden,) if seqs.form == "single" else states.shape[2:]))
+            for j in range(net.n_states))
     return out[0] if net.cell != "lstm" else out
 
 

@@ -86,7 +86,11 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
                       dtype)
     state_last = np.empty_like(state0)
     P = np.empty((B if head.last_step else N, a.n_outputs), dtype)
-    with np.errstate(all="ignore"):              # overflow is reported below, by both twins
+    if backend == "numpy":
+        with np.errstate(all="ignore"):          # overflow is reported below, by both twins
+            run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0,
+                head.loss, head.last_step, Hs, caches, state_last, P)
+    else:
         run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
             head.last_step, Hs, caches, state_last, P)
     _require_finite(P, "the outputs")

@@ -37,3 +37,13 @@ def first_bad_distribution(Y, tolerance):
         if abs(total - 1.0) > tolerance:
             return n
     return -1
+
+
+@kernel
+def ids_within(ids, bound):
+    """Whether every id lies in [0, bound): one pass, for the validation of
+    every call (NumPy's min and max are two passes and two calls)."""
+    for n in range(ids.shape[0]):
+        if ids[n] < 0 or ids[n] >= bound:
+            return False
+    return True

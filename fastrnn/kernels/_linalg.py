@@ -58,6 +58,51 @@ def add_products(A, B, Out):
 
 
 @kernel
+def add_products_bt(A, B, Out):
+    """Out += A @ Bᵀ, for A (R, K), B (M, K), Out (R, M), with B as it is
+    stored: for a few rows of A, cheaper than transposing B (a copy of all of
+    B) to call :func:`add_products`. Every sum is taken in the same order,
+    Out first and then k = 0, 1, ..., so the results are the same bit for bit.
+    Eight outputs at a time, each its own accumulator."""
+    R, K = A.shape
+    M = B.shape[0]
+    if B.shape[1] != K or Out.shape[0] != R or Out.shape[1] != M:
+        raise ValueError("add_products_bt: expected A (R, K), B (M, K) and Out (R, M)")
+    M8 = M - M % 8
+    for r in range(R):
+        a, out = A[r], Out[r]
+        for i in range(0, M8, 8):
+            b0, b1, b2, b3 = B[i], B[i + 1], B[i + 2], B[i + 3]
+            b4, b5, b6, b7 = B[i + 4], B[i + 5], B[i + 6], B[i + 7]
+            s0, s1, s2, s3 = out[i], out[i + 1], out[i + 2], out[i + 3]
+            s4, s5, s6, s7 = out[i + 4], out[i + 5], out[i + 6], out[i + 7]
+            for k in range(K):
+                x = a[k]
+                s0 = s0 + x * b0[k]
+                s1 = s1 + x * b1[k]
+                s2 = s2 + x * b2[k]
+                s3 = s3 + x * b3[k]
+                s4 = s4 + x * b4[k]
+                s5 = s5 + x * b5[k]
+                s6 = s6 + x * b6[k]
+                s7 = s7 + x * b7[k]
+            out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+            out[i + 4], out[i + 5], out[i + 6], out[i + 7] = s4, s5, s6, s7
+        for i in range(M8, M):
+            b0 = B[i]
+            s0 = out[i]
+            for k in range(K):
+                s0 = s0 + a[k] * b0[k]
+            out[i] = s0
+
+
+# Below this many rows (steps of all sequences), a kernel multiplies by a
+# weight matrix as it is stored (add_products_bt) instead of transposing it
+# first: one step of streaming inference would otherwise copy every weight.
+FEW_ROWS = 4
+
+
+@kernel
 def add_products_t(A, B, Out):
     """Out += Aᵀ @ B, for A (N, R), B (N, M), Out (R, M): Σ_n a_n b_nᵀ, the
     weight gradients' sum over steps, taken eight steps at a time in order.

@@ -6,7 +6,8 @@ import numpy as np
 
 from fastrnn._codes import CROSS_ENTROPY
 from fastrnn._jit import kernel
-from fastrnn.kernels._linalg import add_into, add_products, add_products_t, copy_into
+from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
+                                     add_products_t, copy_into)
 from fastrnn.kernels._math import exp_nonpositive
 
 
@@ -41,6 +42,9 @@ def output_layer(H, W_y, b_y, offsets, last_step, Z):
         raise ValueError("output_layer: expected W_y (m, D·d), b_y (m,), Z (rows, m)")
     for r in range(Z.shape[0]):
         copy_into(Z[r], b_y)
+    if D == 1 and Z.shape[0] < FEW_ROWS:          # a step or two: no transposed copy
+        add_products_bt(_last_features(H, offsets) if last_step else H[0], W_y, Z)
+        return
     W_yT = np.ascontiguousarray(W_y.T)
     if last_step:
         add_products(_last_features(H, offsets), W_yT, Z)

@@ -3,7 +3,8 @@
 import numpy as np
 
 from fastrnn._jit import kernel
-from fastrnn.kernels._linalg import add_into, add_products, add_products_t, copy_into
+from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
+                                     add_products_t, copy_into)
 
 
 @kernel
@@ -28,6 +29,9 @@ def input_projection(X, W_x, b_h, A):
         S, width = X.shape[0], X.shape[2]
         if X.shape[1] != N or W_x.shape[1] != S * width:
             raise ValueError("input_projection: expected X (S, N, w) and W_x (G·d, S·w)")
+        if S == 1 and N < FEW_ROWS:              # a step or two: no transposed copy
+            add_products_bt(X[0], W_x, A)
+            return
         W_xT = np.ascontiguousarray(W_x.T)
         for s in range(S):
             add_products(X[s], W_xT[s * width:(s + 1) * width], A)

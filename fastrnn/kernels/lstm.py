@@ -14,7 +14,7 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import add_products, copy_into
+from fastrnn.kernels._linalg import FEW_ROWS, add_products, add_products_bt, copy_into
 from fastrnn.kernels._math import sigmoid, tanh
 from fastrnn.kernels.sequences import step_row
 
@@ -28,7 +28,8 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
     if A.shape[0] != N or A.shape[1] != 4 * d or state0.shape[0] != 2 \
             or state_last.shape != state0.shape:
         raise ValueError("lstm.forward_steps: expected A (N, 4d), state0 and state_last (2, B, d)")
-    W_hT = np.ascontiguousarray(W_h.T)
+    few = N < FEW_ROWS                        # a step or two: no transposed copy
+    W_hT = np.ascontiguousarray(W_h.T) if not few else np.empty((0, 0), dtype=W_h.dtype)
     h = np.empty((B, d), dtype=H.dtype)          # h_{t-1} and c_{t-1} of the running sequences
     c = np.empty((B, d), dtype=H.dtype)
     a = np.empty((B, 4 * d), dtype=H.dtype)
@@ -39,7 +40,10 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
         n_run = running[t]
         for s in range(n_run):
             copy_into(a[s], A[step_row(offsets, order[s], t, reverse)])
-        add_products(h[:n_run], W_hT, a[:n_run])   # + W_hh h_{t-1}: the four pre-activations
+        if few:                                     # + W_hh h_{t-1}: the four pre-activations
+            add_products_bt(h[:n_run], W_h, a[:n_run])
+        else:
+            add_products(h[:n_run], W_hT, a[:n_run])
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
             kept, h_t = cache[n], H[n]

@@ -445,6 +445,18 @@ def test_a_sequence_weight_is_repeating_or_removing_the_sequence(kind):
                                    atol=1e-12)
 
 
+def test_a_column_of_labels_is_read_as_labels_with_a_warning(sklearn):
+    """A classifier's y of shape (T, 1) (a one-column DataFrame, say) holds
+    labels: fit warns as scikit-learn's classifiers do (its
+    DataConversionWarning) and fits the model the raveled y gives."""
+    from sklearn.exceptions import DataConversionWarning
+    X, y = one_sequence(T=30)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        column = small(FastRNN, epochs=3).fit(X, y[:, None])
+    assert params_equal(column, small(FastRNN, epochs=3).fit(X, y))
+    assert np.array_equal(column.classes_, [0, 1])
+
+
 # ------------------------------------------ array-likes that are not arrays
 class ArrayOnly:
     """An array-like that only converts (``__array__``) and refuses every

@@ -27,7 +27,7 @@ from fastrnn._modelfile import ModelFileError
 from fastrnn._progress import ProgressLine, format_clock
 from fastrnn.cli._util import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
                                matplotlib_available, stdout_is_terminal)
-from fastrnn._text import DEFAULT_TEXT_NAME, default_text, read_text
+from fastrnn.cli.text import DEFAULT_TEXT_NAME, default_text, read_text
 from fastrnn.estimator import DEFAULT_LEARNING_RATES, FastRNN
 from fastrnn.vocab import CharVocab
 

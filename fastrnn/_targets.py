@@ -25,11 +25,13 @@ distributions over m classes (``classes_ = arange(m)``); every other y
 (strings, -1/1, non-contiguous integers, one label per sequence) is encoded
 as its index in ``classes_ = np.unique(y)``.
 """
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from fastrnn._codes import CROSS_ENTROPY, SQUARED_ERROR
+from fastrnn._sklearn import data_conversion_warning
 from fastrnn._validation import (Head, as_real_array, check_choice, check_targets, describe,
                                  n_outputs_of, sequence_shape, step_shape)
 
@@ -78,6 +80,7 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
     ids as targets: m is at least k); ``classes``: the fitted classes_ of a
     warm start (new labels are then refused)."""
     last_step = infer_last_step(y, seqs, output, regressor=False, name=name)
+    y = _column_to_1d(y, seqs, last_step, name)
     head = Head(CROSS_ENTROPY, last_step)
     labels = _all_labels(y, seqs, last_step, name)
     integers = labels.dtype.kind in "iu"
@@ -115,6 +118,23 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
     codes = np.searchsorted(classes, labels)
     Y = check_targets(_reshape_like(codes, y, seqs, last_step), seqs, len(classes), head, name)
     return Targets(Y, head, len(classes), classes, True)
+
+
+def _column_to_1d(y, seqs, last_step, name):
+    """A classifier's y with a trailing axis of 1 (a column vector, as a
+    one-column DataFrame gives): one label per output, raveled with a
+    warning as scikit-learn does (a distribution over a single class would
+    say nothing)."""
+    if seqs.form == "list" and not last_step:
+        return y
+    shape = np.shape(y)
+    if len(shape) >= 2 and len(shape) == _lead_ndim(seqs, last_step) + 1 and shape[-1] == 1:
+        warnings.warn(f"A column-vector y was passed when a 1d array was expected: {name} of "
+                      f"shape {shape} is read as labels of shape {shape[:-1]}; pass "
+                      f"{name}.ravel() (or {name}[..., 0]) to say so", data_conversion_warning(),
+                      stacklevel=6)                  # the caller of fit
+        return np.asarray(y).reshape(shape[:-1])
+    return y
 
 
 def regressor_targets(y, seqs, output, n_outputs, name="y", dtype=np.float64):

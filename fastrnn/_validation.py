@@ -19,6 +19,7 @@ from fastrnn import _limits
 from fastrnn._cells import CELL_NAMES, CELLS
 from fastrnn._codes import CROSS_ENTROPY, LOSSES, OUTPUTS
 from fastrnn._layout import Architecture, flatten, slot_key, unflatten
+from fastrnn._sklearn import InputError
 from fastrnn.kernels._checks import all_finite, first_bad_distribution, ids_within
 
 
@@ -73,12 +74,35 @@ def check_random_state(random_state, name="random_state", make=True):
 
 
 # ------------------------------------------------------------------- arrays
+def _is_sparse(value):
+    """A SciPy sparse matrix or array (told without importing SciPy)."""
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "toarray")
+
+
+def _refuse_sparse(value, name):
+    if _is_sparse(value):
+        raise TypeError(f"{name}: sparse input is not supported, got a {type(value).__name__}; "
+                        f"pass a dense array ({name}.toarray())")
+
+
+def as_array_like(value, name):
+    """An array-like that is not a list or tuple (a pandas object, anything
+    with ``__array__``) as an ndarray, so that the shape rules of y and
+    sample_weight read its shape; lists, tuples, None and ndarrays as given.
+    Sparse input is refused."""
+    _refuse_sparse(value, name)
+    if hasattr(value, "__array__") and not isinstance(value, np.ndarray):
+        return np.asarray(value)
+    return value
+
+
 def as_real_array(value, name):
     """np.asarray for numeric data, refusing what cannot be a real number."""
     if value is None:
         raise TypeError(f"{name}: expected an array, got None")
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected an array of numbers, got a string {value!r:.60}")
+    _refuse_sparse(value, name)
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as exc:
@@ -88,6 +112,9 @@ def as_real_array(value, name):
     if kind == "b":
         raise TypeError(f"{name}: expected float or integer numbers, got booleans; "
                         f"convert with .astype(float) or .astype(int)")
+    if kind == "c":
+        raise InputError(f"{name}: Complex data not supported; expected float or integer "
+                         f"numbers, got dtype {array.dtype}")
     if kind not in "fiu":
         raise TypeError(f"{name}: expected float or integer numbers, got dtype {array.dtype}")
     return array
@@ -112,7 +139,8 @@ def as_float64(array, name, dtype=np.float64):
         given = array[bad] if isinstance(array, np.ndarray) and array.shape == out.shape else out[bad]
         limit = f" (float32 holds at most {np.finfo(np.float32).max:.3g})" \
             if out.dtype == np.float32 and np.isfinite(given) else ""
-        raise ValueError(f"{name}: expected finite numbers{limit}, found {given} at index {bad}")
+        raise ValueError(f"{name}: expected finite numbers (no NaN or inf){limit}, found {given} "
+                         f"at index {bad}")
     return out
 
 
@@ -364,6 +392,9 @@ def check_inputs(X, n_inputs, name="X", dtype=np.float64):
 
     array = as_real_array(X, name)
     ids = array.dtype.kind in "iu"
+    if array.ndim >= 2 and array.shape[-1] == 0 and not ids:
+        raise ValueError(f"{name}: found an array with 0 feature(s) (shape={array.shape}) while "
+                         f"a minimum of 1 is required: input vectors need at least one feature")
     if array.size == 0:
         raise ValueError(f"{name}: expected at least one sequence of at least one step, "
                          f"got shape {array.shape}")
@@ -374,12 +405,14 @@ def check_inputs(X, n_inputs, name="X", dtype=np.float64):
     elif array.ndim in (2, 3) and not ids:
         if n_inputs is not None and array.shape[-1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features in the last axis, "
-                             f"got shape {array.shape}")
+                             f"got shape {array.shape} ({name} has {array.shape[-1]} features, "
+                             f"but it is expecting {n_inputs} features as input)")
         data = as_float64(array, name, dtype).reshape(-1, array.shape[-1])
     elif array.ndim == 1:
         raise ValueError(f"{name}: a 1-D array must hold integer token ids, got dtype "
                          f"{array.dtype}; one sequence of input vectors has shape "
-                         f"(T, {_features(n_inputs)})")
+                         f"(T, {_features(n_inputs)}). Reshape your data: {name}.reshape(-1, 1) "
+                         f"is one sequence of a single feature")
     else:
         k = _features(n_inputs)
         raise ValueError(f"{name}: expected shape (T, {k}) or (B, T, {k}) for input "
@@ -571,7 +604,8 @@ def _check_weight_values(weights, name):
     if (weights < 0).any():
         raise ValueError(f"{name}: expected weights >= 0, found {weights.min()}")
     if not weights.any():
-        raise ValueError(f"{name}: all weights are 0, so there is no loss to compute")
+        raise ValueError(f"{name}: all weights are 0: a total weight of zero leaves no loss to "
+                         f"compute")
 
 
 # ------------------------------------------------------------------- states

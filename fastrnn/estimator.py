@@ -23,9 +23,9 @@ from fastrnn._interrupt import StopFlag, run_stoppable
 from fastrnn._layout import Architecture, flatten
 from fastrnn._parallel import work_per_row
 from fastrnn._progress import ProgressLine, format_clock
-from fastrnn._sklearn import NotFittedError, not_fitted_error, tags
+from fastrnn._sklearn import InputError, NotFittedError, not_fitted_error, tags
 from fastrnn._targets import OUTPUT_CHOICES, classifier_targets, regressor_targets
-from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, check_bool, check_cell, check_choice,
+from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, as_array_like, check_bool, check_cell, check_choice,
                                  check_inputs, check_network_size, check_params,
                                  check_positive_int, check_random_state, check_sample_weight,
                                  check_states, describe, n_inputs_of, network_from_theta,
@@ -220,6 +220,10 @@ class _RecurrentEstimator:
         training waits (progress: [epochs, updates, steps] of the running
         block) and after every block."""
         self._check_hyperparameters()
+        if y is None:
+            raise InputError(f"y: {type(self).__name__} requires y to be passed, but the target "
+                             f"y is None")
+        y, sample_weight = as_array_like(y, "y"), as_array_like(sample_weight, "sample_weight")
         if vocab is not None and not isinstance(vocab, CharVocab):
             raise TypeError(f"vocab: expected a fastrnn.CharVocab or None, got "
                             f"{type(vocab).__name__}")
@@ -369,6 +373,7 @@ class _RecurrentEstimator:
         self._check_fitted()
         net = self._network()
         seqs = check_inputs(X, self.n_inputs_, dtype=net.dtype)
+        y, sample_weight = as_array_like(y, "y"), as_array_like(sample_weight, "sample_weight")
         targets = self._targets(y, seqs, self.n_outputs_, True, output=self.output_,
                                 dtype=net.dtype)
         seq_weight, step_weight = check_sample_weight(sample_weight, seqs, targets.head)
@@ -599,6 +604,7 @@ class FastRNN(_RecurrentEstimator):
         sequence), weighted by ``sample_weight`` if given."""
         self._check_fitted()
         seqs = check_inputs(X, self.n_inputs_)
+        y, sample_weight = as_array_like(y, "y"), as_array_like(sample_weight, "sample_weight")
         targets = self._targets(y, seqs, self.n_outputs_, True, output=self.output_)
         truth = targets.Y if targets.Y.ndim == 1 else targets.Y.argmax(axis=1)
         probs = self.predict_proba(X)
@@ -714,6 +720,7 @@ class FastRNNRegressor(_RecurrentEstimator):
         ``sample_weight`` if given."""
         self._check_fitted()
         seqs = check_inputs(X, self.n_inputs_)
+        y, sample_weight = as_array_like(y, "y"), as_array_like(sample_weight, "sample_weight")
         targets = self._targets(y, seqs, self.n_outputs_, True, output=self.output_)
         predicted = self._forward(X, None, False)
         if isinstance(predicted, list):

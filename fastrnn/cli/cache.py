@@ -48,7 +48,8 @@ def compile_all(cells=CELL_NAMES, out=print):
         for X in (ids, dense):
             models = [fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1).fit(X, y)
                       for y in targets.values()]
-            models.append(fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1).fit(X, y[:, 0]))
+            models.append(fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1)
+                          .fit(X, targets["class ids"][:, 0]))
             models += [fastrnn.FastRNNRegressor(n_hidden=2, cell=cell, epochs=1).fit(X, y)
                        for y in (dense[:, :, 0], dense[:, 0, :2])]
             for model in models:

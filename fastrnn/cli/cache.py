@@ -36,8 +36,10 @@ def _kernel_files(directory):
 def compile_all(cells=CELL_NAMES, out=print):
     """Run every kernel once on tiny inputs of every type: fit (token ids
     and float inputs; class ids, distributions and real targets; per step
-    and per sequence), forward and loss_and_grad on both heads."""
+    and per sequence; on one core and on threads), and predict. (float64:
+    a float32 model compiles its own kernels on first use.)"""
     import fastrnn
+    from fastrnn import _parallel
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 3, (2, 4))
     dense = rng.normal(size=(2, 4, 3))
@@ -54,6 +56,15 @@ def compile_all(cells=CELL_NAMES, out=print):
                        for y in (dense[:, :, 0], dense[:, 0, :2])]
             for model in models:
                 model.predict(X)
+            # Large updates train on threads, one Python step per update
+            # (fastrnn._train_threads), which calls the kernels on their own.
+            saved = _parallel.MIN_PARALLEL_FIT_WORK
+            _parallel.MIN_PARALLEL_FIT_WORK = 0
+            try:
+                for y in targets.values():
+                    fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1, batch_size=2).fit(X, y)
+            finally:
+                _parallel.MIN_PARALLEL_FIT_WORK = saved
         out(f"  {cell:<5} compiled in {time.perf_counter() - start:.1f} s")
 
 

@@ -239,6 +239,9 @@ def build_parser():
             "that shares one NUMBA_CACHE_DIR); --clear removes them (pip uninstall does not)."))
     cache.add_argument("--compile", action="store_true",
                        help="compile every kernel now (several minutes)")
+    cache.add_argument("--dtypes", nargs="+", choices=("float64", "float32"), default=["float64"],
+                       metavar="DTYPE", help="with --compile: the precisions to compile for "
+                                             "(default: float64)")
     cache.add_argument("--clear", action="store_true", help="remove the compiled kernels")
     cache.set_defaults(func=_cache)
     return parser

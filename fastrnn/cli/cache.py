@@ -11,6 +11,7 @@ API can produce (each cell, token ids and float inputs, every kind of
 target), so that a Docker image or a cluster's shared ``NUMBA_CACHE_DIR``
 starts fast in every process: the first real call then only loads them.
 """
+import functools
 import time
 from pathlib import Path
 
@@ -33,11 +34,11 @@ def _kernel_files(directory):
         if directory.is_dir() else []
 
 
-def compile_all(cells=CELL_NAMES, out=print):
+def compile_all(cells=CELL_NAMES, dtypes=("float64",), out=print):
     """Run every kernel once on tiny inputs of every type: fit (token ids
     and float inputs; class ids, distributions and real targets; per step
     and per sequence; on one core and on threads), and predict. (float64:
-    a float32 model compiles its own kernels on first use.)"""
+    ``dtypes``: the precisions to compile for (float64, float32).)"""
     import fastrnn
     from fastrnn import _parallel
     rng = np.random.default_rng(0)
@@ -45,14 +46,16 @@ def compile_all(cells=CELL_NAMES, out=print):
     dense = rng.normal(size=(2, 4, 3))
     targets = {"class ids": rng.integers(0, 3, (2, 4)),
                "distributions": rng.dirichlet(np.ones(3), (2, 4))}
-    for cell in cells:
+    for cell, dtype in ((cell, dtype) for cell in cells for dtype in dtypes):
         start = time.perf_counter()
+        fastrnn_model = functools.partial(fastrnn.FastRNN, dtype=dtype)
+        regressor = functools.partial(fastrnn.FastRNNRegressor, dtype=dtype)
         for X in (ids, dense):
-            models = [fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1).fit(X, y)
+            models = [fastrnn_model(n_hidden=2, cell=cell, epochs=1).fit(X, y)
                       for y in targets.values()]
-            models.append(fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1)
+            models.append(fastrnn_model(n_hidden=2, cell=cell, epochs=1)
                           .fit(X, targets["class ids"][:, 0]))
-            models += [fastrnn.FastRNNRegressor(n_hidden=2, cell=cell, epochs=1).fit(X, y)
+            models += [regressor(n_hidden=2, cell=cell, epochs=1).fit(X, y)
                        for y in (dense[:, :, 0], dense[:, 0, :2])]
             for model in models:
                 model.predict(X)
@@ -62,10 +65,10 @@ def compile_all(cells=CELL_NAMES, out=print):
             _parallel.MIN_PARALLEL_FIT_WORK = 0
             try:
                 for y in targets.values():
-                    fastrnn.FastRNN(n_hidden=2, cell=cell, epochs=1, batch_size=2).fit(X, y)
+                    fastrnn_model(n_hidden=2, cell=cell, epochs=1, batch_size=2).fit(X, y)
             finally:
                 _parallel.MIN_PARALLEL_FIT_WORK = saved
-        out(f"  {cell:<5} compiled in {time.perf_counter() - start:.1f} s")
+        out(f"  {cell:<5} {dtype}: compiled in {time.perf_counter() - start:.1f} s")
 
 
 def run(args, out):
@@ -76,7 +79,7 @@ def run(args, out):
     if args.compile:
         out(f"Compiling every kernel into {directory} (several minutes on 2 cores)...")
         start = time.perf_counter()
-        compile_all(out=out)
+        compile_all(dtypes=args.dtypes, out=out)
         out(f"Done in {time.perf_counter() - start:.0f} s.")
     if args.clear:
         files = _kernel_files(directory)

@@ -1,11 +1,19 @@
-"""Numba's on-disk cache of the kernels is thrown away when it could hold
-the wrong machine code: after any kernel source changes (Numba would only
-notice a change to the kernel's own file) and when NUMBA_BOUNDSCHECK is
-switched (Numba's cache ignores it). Each step runs in a fresh process on
-a cache of its own."""
+"""Numba's on-disk cache of the kernels never supplies the wrong machine
+code: it is thrown away after any kernel source changes (Numba would only
+notice a change to the kernel's own file), and a process running with
+NUMBA_BOUNDSCHECK=1 (Numba's cache ignores the flag) compiles its kernels
+itself and never loads unchecked ones, even while another process on the
+same cache writes them. Each test runs fresh processes on a cache of its own.
+
+The probe: ``fastrnn.kernels.layers.input_projection`` with a token id of 7
+for a W_x of 4 columns. Its own checks (shapes) pass; only Numba's bounds
+checks catch the id, with an IndexError. W_x is a view of a larger array,
+so the unchecked read stays inside memory that exists.
+"""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,25 +22,56 @@ pytestmark = pytest.mark.slow
 
 OUT_OF_RANGE_ID = """
 import numpy as np
-from fastrnn.kernels.rnn import input_projection
+from fastrnn.kernels.layers import input_projection
+W_x = np.zeros((10, 4))[:3]                 # rows 3..9 are there, columns 4..7 are not
 A = np.zeros((1, 3))
 try:
-    input_projection(np.array([7]), np.zeros((3, 4)), np.zeros(3), A)   # id 7 of 4
+    input_projection(np.array([7]), W_x, np.zeros(3), A)   # id 7 of 4
     print("unchecked")
 except IndexError:
     print("bounds checked")
 """
 
+# The same probe, in a process that waits at a barrier between importing
+# fastrnn and calling the kernel (where the stamp check of the old fix ran
+# and where another process can write the cache): it touches READY and then
+# waits until GO exists.
+AT_THE_BARRIER = """
+import sys, time
+from pathlib import Path
+import fastrnn
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.01)
+""" + OUT_OF_RANGE_ID
 
-def run(code, cache_dir, boundscheck=False):
+
+def environment(cache_dir, boundscheck):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     env.pop("NUMBA_BOUNDSCHECK", None)
+    env.pop("NUMBA_DISABLE_JIT", None)
     if boundscheck:
         env["NUMBA_BOUNDSCHECK"] = "1"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=600)
+    return env
+
+
+def run(code, cache_dir, boundscheck=False):
+    result = subprocess.run([sys.executable, "-c", code], env=environment(cache_dir, boundscheck),
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def start(code, cache_dir, boundscheck, *args):
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
+                            env=environment(cache_dir, boundscheck), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(process):
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    return out.strip()
 
 
 def cached_files(cache_dir):
@@ -59,3 +98,51 @@ def test_a_stale_stamp_deletes_the_cached_kernels_at_import(tmp_path):
     kept = cached_files(tmp_path)
     run("import fastrnn", tmp_path)
     assert cached_files(tmp_path) == kept
+
+
+def test_bounds_checked_kernels_are_never_written_to_the_cache(tmp_path):
+    assert run(OUT_OF_RANGE_ID, tmp_path, boundscheck=True) == "bounds checked"
+    assert cached_files(tmp_path) == []
+
+
+def test_concurrent_checked_and_unchecked_processes_on_one_cache(tmp_path):
+    """The issue: the stamp was checked once, at import, so a checked process
+    that imported fastrnn before an unchecked one wrote its kernels to the
+    shared cache then loaded them, and ran unchecked (2 of 5 pairs started
+    together). Pairs of processes, all running at once, each pair on a fresh
+    cache directory of its own:
+
+    * interleaved: the checked process imports fastrnn, then waits while the
+      unchecked one compiles and caches the kernel, then calls it (the
+      interleaving that loaded unchecked code, every time);
+    * reversed: the unchecked one imports and waits while the checked one
+      runs, then runs on the same cache;
+    * free (two pairs): both started together, no barrier.
+
+    The checked process must raise IndexError every time; the unchecked one
+    runs the same call to the end."""
+    def barrier(name):
+        return tmp_path / f"ready-{name}", tmp_path / f"go-{name}"
+
+    interleaved = start(AT_THE_BARRIER, tmp_path / "interleaved", True, *barrier("i"))
+    reversed_waiting = start(AT_THE_BARRIER, tmp_path / "reversed", False, *barrier("r"))
+    reversed_checked = start(OUT_OF_RANGE_ID, tmp_path / "reversed", True)
+    free = [(start(OUT_OF_RANGE_ID, tmp_path / f"free-{i}", False),
+             start(OUT_OF_RANGE_ID, tmp_path / f"free-{i}", True)) for i in range(2)]
+
+    ready, go = barrier("i")
+    deadline = time.monotonic() + 300
+    while not ready.exists():                  # the checked process has imported fastrnn
+        assert interleaved.poll() is None, interleaved.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert finish(start(OUT_OF_RANGE_ID, tmp_path / "interleaved", False)) == "unchecked"
+    assert cached_files(tmp_path / "interleaved"), "nothing cached: no race was set up"
+    go.touch()
+    outcomes = {"interleaved": finish(interleaved), "reversed": finish(reversed_checked)}
+    barrier("r")[1].touch()
+    assert finish(reversed_waiting) == "unchecked"
+    for i, (unchecked, checked) in enumerate(free):
+        outcomes[f"free-{i}"] = finish(checked)
+        assert finish(unchecked) == "unchecked"
+    assert outcomes == {kind: "bounds checked" for kind in outcomes}, outcomes

@@ -1,10 +1,16 @@
 """The kernels' own tanh, sigmoid and exp (fastrnn/kernels/_math.py)
-against NumPy's, over the whole range the kernels feed them."""
+against NumPy's and math's, over the whole range the kernels feed them; the
+reference's sigmoid; the vectorisable reductions of the training loop."""
+import warnings
+
 import numpy as np
 import pytest
 from numba import njit
 
 from fastrnn.kernels import _checks, _math, optim
+from fastrnn.reference import lstm as reference_lstm
+
+pytestmark = pytest.mark.kernels
 
 
 @njit
@@ -58,13 +64,26 @@ def test_exp_within_two_ulps_down_to_the_subnormals():
     assert _math.exp_nonpositive(0.0) == 1.0
 
 
-@pytest.mark.parametrize("x, want", [(-1e308, 0.0), (-800.0, 0.0), (0.0, 0.5), (800.0, 1.0)])
+@pytest.mark.parametrize("x, want", [(-1e308, 0.0), (-1e4, 0.0), (-800.0, 0.0), (0.0, 0.5),
+                                     (800.0, 1.0), (1e4, 1.0), (1e308, 1.0)])
 def test_sigmoid_saturates_exactly(x, want):
+    """σ(x) = ½(1 + tanh(x/2)) in both twins: exactly 0 or 1 far out, and no
+    overflow where 1 / (1 + e^{-x}) would overflow (x below about -709)."""
     assert _math.sigmoid(x) == want
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert reference_lstm.sigmoid(np.array([x]))[0] == want
+
+
+def test_sigmoid_agrees_with_its_definition():
+    x = np.random.default_rng(3).uniform(-30, 30, 2000)
+    want = 1.0 / (1.0 + np.exp(-x))
+    got = np.array([_math.sigmoid(v) for v in x])
+    assert np.abs(got - want).max() <= 4e-16
+    assert np.abs(reference_lstm.sigmoid(x) - want).max() <= 4e-16
 
 
 # ------------------------------------------ reductions of the training loop
-@pytest.mark.kernels
 @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 8, 31, 1000])
 def test_sum_of_squares_agrees_with_dot(n):
     v = np.random.default_rng(n).normal(size=n)
@@ -73,7 +92,6 @@ def test_sum_of_squares_agrees_with_dot(n):
     assert got == optim.sum_of_squares.py_func(v)
 
 
-@pytest.mark.kernels
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 9])
 def test_all_finite_finds_inf_and_nan_at_every_position(n):
     v = np.random.default_rng(n).normal(size=n) * 1e300   # large but finite: no false alarm

@@ -1,114 +1,147 @@
-"""Each public kernel of fastrnn.kernels.rnn equals its own uncompiled
-execution ``kernel.py_func(...)`` bit for bit (np.array_equal, not allclose).
+"""Each public kernel of fastrnn.kernels.network (forward, loss_and_grad) and
+fastrnn.kernels.train.train_epochs equals its own uncompiled execution,
+``kernel.py_func(...)``, bit for bit (np.array_equal, not allclose), on
+architectures of the registry (every cell, deep and bidirectional), heads
+and input forms.
 
 Kernels are compiled without fastmath (fastrnn._jit), so LLVM may not
 reassociate sums or contract multiply-adds: the compiled code must do the
 same float64 operations in the same order as the Python source. A failure
-here means the compiler changed the arithmetic (or the source relies on
-something, such as uninitialised memory, that differs between the two).
+here means the compiler changed the arithmetic, or the source relies on
+something that differs between the two (uninitialised memory, say).
 
-Note: ``rnn_forward.py_func`` and ``rnn_loss_and_grad.py_func`` run their own
-body as plain Python but call the other kernels they use (the input
-projection, softmax, cross-entropy and matrix-product helpers, and, for
-rnn_loss_and_grad, rnn_forward itself) in their COMPILED form. That is
-expected and fine: the comparison covers the code of each kernel itself,
-and the helpers are exercised on both paths.
+``.py_func`` runs the kernel's own body as Python and calls the kernels it
+uses (the cells, the head, the products) compiled: the comparison covers
+each entry point's own code, its loops over layers, directions, updates and
+epochs, and the way it hands arrays to the kernels below.
 
-Inputs are built here directly in the layout the kernels assume (what
-fastrnn._validation produces): C-contiguous float64, int64 ids and offsets,
-h0 of shape (B, d); outputs preallocated and filled with NaN so that an
+Inputs are what fastrnn._validation produces (C-contiguous float64, int64
+ids and offsets); every output array is filled with NaN beforehand, so an
 entry left unwritten is caught.
 """
 import numpy as np
 import pytest
 
-from fastrnn.kernels import rnn as kernels
+from _registry import FORMS, HEADS, arch_id, head_id, make_problem
+from fastrnn import _validation
+from fastrnn._cells import CELLS
+from fastrnn._codes import ADAM, CLIP_NORM, MOMENTUM, OK
+from fastrnn.kernels import network, train
 
 pytestmark = pytest.mark.kernels
 
-
-def make_case(seed, ids_in, target, lengths, k=3, d=4, m=5, scale=1.0):
-    rng = np.random.default_rng([seed, ids_in, ("ids", "onehot", "soft").index(target)])
-    W = (rng.normal(0, scale, (d, k)), rng.normal(0, scale, (d, d)), rng.normal(0, scale, d),
-         rng.normal(0, scale, (m, d)), rng.normal(0, scale, m))
-    N = int(sum(lengths))
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    if ids_in:
-        X = rng.integers(0, k, N).astype(np.int64)
-    else:
-        X = rng.normal(0, 1, (N, k))
-        X[::3] = np.eye(k)[rng.integers(0, k, len(X[::3]))]   # some one-hot rows (zero-skipping path)
-    if target == "ids":
-        Y = rng.integers(0, m, N).astype(np.int64)
-    elif target == "onehot":
-        Y = np.eye(m)[rng.integers(0, m, N)]
-    else:
-        Y = rng.dirichlet(np.ones(m), N)
-    h0 = rng.normal(0, 0.5, (len(lengths), d))
-    return W, X, Y, offsets, h0
+# Every cell, shallow, deep and bidirectional; each meets several forms and heads.
+ARCHS = [("rnn", 1, False), ("rnn", 2, True), ("lstm", 1, True), ("lstm", 3, False),
+         ("gru", 2, False), ("gru", 2, True)]
+CASES = [(arch, FORMS[(i + j) % len(FORMS)], HEADS[(i + 2 * j) % len(HEADS)])
+         for i, arch in enumerate(ARCHS) for j in range(3)]
+IDS = [f"{arch_id(a)}-{f}-{head_id(h)}" for a, f, h in CASES]
 
 
-CASES = [(ids_in, target, lengths)
-         for ids_in in (False, True)
-         for target in ("ids", "onehot", "soft")
-         for lengths in ((4,), (1,), (3, 3), (2, 5, 1), (1, 4, 4, 2))]
-IDS = [f"{'ids' if i else 'dense'}-y{t}-{'_'.join(map(str, L))}" for i, t, L in CASES]
+def python(kernel):
+    """The kernel's Python function (itself when NUMBA_DISABLE_JIT=1)."""
+    return getattr(kernel, "py_func", kernel)
 
 
-def run_forward(fn, W, X, offsets, h0):
-    N, d, m = len(X), W[1].shape[0], W[3].shape[0]
-    H = np.full((N, d), np.nan)
-    P = np.full((N, m), np.nan)
-    fn(*W, X, offsets, h0, H, P)
-    return H, P
+def validated(arch, form, head, weights):
+    p = make_problem(arch, form, head, weights, seed=31)
+    net = _validation.check_params(p.params)
+    head_ = _validation.check_head(*head)
+    seqs = _validation.check_inputs(p.X, net.n_inputs)
+    Y = _validation.check_targets(p.y, seqs, net.n_outputs, head_)
+    seq_weight, step_weight = _validation.check_sample_weight(p.kwargs.get("sample_weight"),
+                                                              seqs, head_)
+    state0 = _validation.check_states(p.kwargs.get("h0"), net, seqs)
+    return net, head_, seqs, Y, seq_weight, step_weight, state0
 
 
-def run_loss_and_grad(fn, W, X, Y, offsets, h0):
-    N, d, m = len(X), W[1].shape[0], W[3].shape[0]
-    H = np.full((N, d), np.nan)
-    P = np.full((N, m), np.nan)
-    grads = [np.full_like(w, np.nan) for w in W]
-    dh0 = np.full_like(h0, np.nan)
-    loss = fn(*W, X, Y, offsets, h0, H, P, *grads, dh0)
-    return loss, H, P, grads, dh0
+def buffers(net, seqs, state0):
+    a = net.architecture
+    N = seqs.n_rows
+    cache = CELLS[a.cell].cache_blocks * a.n_hidden
+    return (np.full((a.n_layers, a.n_directions, N, a.n_hidden), np.nan),
+            np.full((a.n_layers, a.n_directions, N, cache), np.nan),
+            np.full_like(state0, np.nan))
 
 
-@pytest.mark.parametrize("ids_in,target,lengths", CASES, ids=IDS)
-def test_rnn_forward_equals_py_func_bitwise(ids_in, target, lengths):
-    W, X, _, offsets, h0 = make_case(1, ids_in, target, lengths)
-    H_c, P_c = run_forward(kernels.rnn_forward, W, X, offsets, h0)
-    H_p, P_p = run_forward(kernels.rnn_forward.py_func, W, X, offsets, h0)
-    assert np.all(np.isfinite(H_c)) and np.all(np.isfinite(P_c))    # every row was filled
-    assert np.array_equal(H_c, H_p)
-    assert np.array_equal(P_c, P_p)
+def assert_filled_and_equal(compiled, python, names):
+    for name, c, p in zip(names, compiled, python):
+        c, p = np.asarray(c), np.asarray(p)
+        assert np.isfinite(c).all(), f"{name}: an entry left unwritten (NaN)"
+        assert c.shape == p.shape and np.array_equal(c, p), f"{name} differs from py_func"
 
 
-@pytest.mark.parametrize("scale", [0.5, 2.0])
-@pytest.mark.parametrize("ids_in,target,lengths", CASES, ids=IDS)
-def test_rnn_loss_and_grad_equals_py_func_bitwise(ids_in, target, lengths, scale):
-    W, X, Y, offsets, h0 = make_case(2, ids_in, target, lengths, scale=scale)
-    loss_c, H_c, P_c, grads_c, dh0_c = run_loss_and_grad(kernels.rnn_loss_and_grad,
-                                                         W, X, Y, offsets, h0)
-    loss_p, H_p, P_p, grads_p, dh0_p = run_loss_and_grad(kernels.rnn_loss_and_grad.py_func,
-                                                         W, X, Y, offsets, h0)
-    assert np.isfinite(loss_c)
-    assert float(loss_c) == float(loss_p)
-    assert np.array_equal(H_c, H_p)
-    assert np.array_equal(P_c, P_p)
-    for name, g_c, g_p in zip(("dW_x", "dW_h", "db_h", "dW_y", "db_y"), grads_c, grads_p):
-        assert np.all(np.isfinite(g_c)), name                       # every entry was written
-        assert np.array_equal(g_c, g_p), name
-    assert np.all(np.isfinite(dh0_c))
-    assert np.array_equal(dh0_c, dh0_p)
+@pytest.mark.parametrize("arch,form,head", CASES, ids=IDS)
+def test_network_forward_equals_py_func(arch, form, head):
+    net, head_, seqs, _, _, _, state0 = validated(arch, form, head, None)
+    out = {}
+    for name, function in (("compiled", network.forward), ("python", python(network.forward))):
+        Hs, caches, state_last = buffers(net, seqs, state0)
+        P = np.full((seqs.n_sequences if head_.last_step else seqs.n_rows, net.n_outputs),
+                    np.nan)
+        function(CELLS[net.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0,
+                 head_.loss, head_.last_step, Hs, caches, state_last, P)
+        out[name] = (Hs, caches, state_last, P)
+    assert_filled_and_equal(out["compiled"], out["python"], ("Hs", "caches", "state_last", "P"))
 
 
-def test_inputs_are_not_written_by_kernels():
-    """The kernels fill only the output arrays (compiled and py_func)."""
-    W, X, Y, offsets, h0 = make_case(3, False, "soft", (2, 3))
-    before = [a.copy() for a in (*W, X, Y, offsets, h0)]
-    for fn in (kernels.rnn_loss_and_grad, kernels.rnn_loss_and_grad.py_func):
-        run_loss_and_grad(fn, W, X, Y, offsets, h0)
-    for fn in (kernels.rnn_forward, kernels.rnn_forward.py_func):
-        run_forward(fn, W, X, offsets, h0)
-    for a, b in zip(before, (*W, X, Y, offsets, h0)):
-        assert np.array_equal(a, b)
+@pytest.mark.parametrize("dropout", [0.0, 0.4], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("arch,form,head", CASES, ids=IDS)
+def test_network_loss_and_grad_equals_py_func(arch, form, head, dropout):
+    weights = ("step", "sequence", None)[CASES.index((arch, form, head)) % 3]
+    net, head_, seqs, Y, seq_weight, step_weight, state0 = validated(arch, form, head, weights)
+    scale = _validation.sequence_scale(seq_weight)
+    dense = seqs.data.ndim == 2
+    out = {}
+    for name, function in (("compiled", network.loss_and_grad),
+                           ("python", python(network.loss_and_grad))):
+        Hs, caches, state_last = buffers(net, seqs, state0)
+        grad = np.full_like(net.theta, np.nan)
+        dstate0 = np.full_like(state0, np.nan)
+        dX = np.full((seqs.n_rows if dense else 0, net.n_inputs), np.nan)
+        loss = function(CELLS[net.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets,
+                        scale, step_weight, state0, head_.loss, head_.last_step, dropout,
+                        np.uint64(12345), 3, Hs, caches, state_last, grad, dstate0, dX)
+        out[name] = (np.float64(loss), Hs, caches, state_last, grad, dstate0, dX)
+    assert_filled_and_equal(out["compiled"], out["python"],
+                            ("loss", "Hs", "caches", "state_last", "grad", "dstate0", "dX"))
+
+
+TRAIN_CASES = [(arch, form, head, optimizer)
+               for (arch, form, head), optimizer in zip(CASES[::2], [ADAM, MOMENTUM] * 5)
+               if not form.startswith("single")]
+
+
+@pytest.mark.parametrize("arch,form,head,optimizer", TRAIN_CASES,
+                         ids=[f"{arch_id(a)}-{f}-{head_id(h)}-{o}" for a, f, h, o in TRAIN_CASES])
+def test_train_epochs_equals_py_func(arch, form, head, optimizer):
+    """Two epochs of mini-batches with truncated BPTT, dropout, clipping and
+    an optimizer with state: theta, the state, the losses, the progress."""
+    net, head_, seqs, Y, seq_weight, step_weight, _ = validated(arch, form, head, "sequence")
+    a = net.architecture
+    S = seqs.n_sequences
+    rng = np.random.default_rng(32)
+    order = np.stack([rng.permutation(S) for _ in range(2)]).astype(np.int64)
+    seeds = rng.integers(0, 2**63, 2, dtype=np.uint64)
+    dims = np.array([a.n_layers, a.n_directions, len(CELLS[a.cell].states),
+                     CELLS[a.cell].cache_blocks], dtype=np.int64)
+    hyper = np.array([0.05, 0.9, 0.9, 0.999, 1e-8])
+    out = {}
+    for name, function in (("compiled", train.train_epochs),
+                           ("python", python(train.train_epochs))):
+        theta = net.theta.copy()
+        state = np.zeros((2, len(theta)))
+        step = np.zeros(1, dtype=np.int64)
+        losses = np.full(2, np.nan)
+        progress = np.zeros(3, dtype=np.int64)
+        code = function(CELLS[a.cell].tag, theta, net.table, dims, seqs.data, Y,
+                        np.ascontiguousarray(seqs.offsets[:-1]), np.diff(seqs.offsets),
+                        seq_weight, step_weight, order, seeds, 2, 2, head_.loss,
+                        head_.last_step, 0.3 if a.n_layers > 1 else 0.0, optimizer, hyper,
+                        CLIP_NORM, 1.0, state, step, losses, progress,
+                        np.zeros(1, dtype=np.int64))
+        assert code == OK, (name, code)
+        out[name] = (theta, state, step, losses, progress)
+    assert not np.array_equal(out["compiled"][0], net.theta)          # it did train
+    assert_filled_and_equal(out["compiled"], out["python"],
+                            ("theta", "state", "step", "losses", "progress"))

@@ -33,7 +33,7 @@ import numpy as np
 from fastrnn._codes import CROSS_ENTROPY, SQUARED_ERROR
 from fastrnn._sklearn import data_conversion_warning
 from fastrnn._validation import (Head, as_real_array, check_choice, check_targets, describe,
-                                 n_outputs_of, sequence_shape, step_shape)
+                                 n_outputs_of, sequence_shape, shape_of, step_shape)
 
 OUTPUT_CHOICES = ("auto", "every_step", "last_step")
 
@@ -58,9 +58,12 @@ def infer_last_step(y, seqs, output, regressor, name="y"):
         return output == "last_step"
     if seqs.form == "list":
         return not _is_sequence_list(y)
-    shape = np.shape(y) if not isinstance(y, (list, tuple)) or not _is_sequence_list(y) \
-        else (len(y),) + np.shape(y[0])
+    shape = shape_of(y) if not isinstance(y, (list, tuple)) or not _is_sequence_list(y) \
+        else (len(y),) + (shape_of(y[0]) or ())
     steps, per_sequence = step_shape(seqs), sequence_shape(seqs)
+    if shape is None:
+        raise ValueError(f"{name}: expected an array of targets, got a ragged nesting of "
+                         f"sequences of different shapes; X is one array, so y is one array too")
     if shape[:len(steps)] == steps:
         return False
     if shape[:len(per_sequence)] == per_sequence:
@@ -127,7 +130,7 @@ def _column_to_1d(y, seqs, last_step, name):
     say nothing)."""
     if seqs.form == "list" and not last_step:
         return y
-    shape = np.shape(y)
+    shape = shape_of(y) or ()
     if len(shape) >= 2 and len(shape) == _lead_ndim(seqs, last_step) + 1 and shape[-1] == 1:
         warnings.warn(f"A column-vector y was passed when a 1d array was expected: {name} of "
                       f"shape {shape} is read as labels of shape {shape[:-1]}; pass "
@@ -161,9 +164,9 @@ def _has_class_axis(y, seqs, last_step):
 
 def _value_width(y, seqs, last_step):
     if seqs.form == "list" and not last_step:
-        first = np.shape(y[0])
+        first = shape_of(y[0]) or ()
         return first[1] if len(first) == 2 else 1
-    shape = np.shape(y)
+    shape = shape_of(y) or ()
     return shape[-1] if len(shape) == _lead_ndim(seqs, last_step) + 1 else 1
 
 

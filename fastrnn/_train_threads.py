@@ -53,7 +53,7 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                 taken = running[:n_run]
                 state0 = np.ascontiguousarray(carry[:, :, taken])
                 state_last = np.empty_like(state0)
-                seed = splitmix64(np.uint64(progress[1]), seeds[epoch])
+                seed = np.uint64(splitmix64(np.uint64(progress[1]), seeds[epoch]))
                 value = run(cell, theta, table, Xc[:n_rows],
                             Yc[:n_run] if last_step else Yc[:n_rows], offsets[:n_run + 1],
                             scale[:n_run], step_w[:n_rows], state0, loss, last_step, dropout,

@@ -96,6 +96,15 @@ def as_array_like(value, name):
     return value
 
 
+def shape_of(value):
+    """np.shape, or None for a ragged nesting NumPy cannot give a shape
+    (NumPy's own error would name no argument)."""
+    try:
+        return np.shape(value)
+    except ValueError:
+        return None
+
+
 def as_real_array(value, name):
     """np.asarray for numeric data, refusing what cannot be a real number."""
     if value is None:
@@ -151,7 +160,10 @@ def as_ids(array, n_classes, name, what):
     The range is checked on the caller's values, before any conversion: an
     unsigned id of 2**63 or more would wrap to a negative int64."""
     bound = n_classes if n_classes is not None else _limits.MAX_LEARNED_CLASSES
-    if array.size and not ids_within(array.reshape(-1), bound):
+    flat = array.reshape(-1)
+    if not flat.dtype.isnative:                  # the compiled check reads native integers
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    if array.size and not ids_within(flat, bound):
         low, high = int(array.min()), int(array.max())
         if low < 0 or high >= bound:
             bad = low if low < 0 else high
@@ -272,7 +284,7 @@ def check_params(params, name="params"):
         if arrays[key].shape != shape:
             raise ValueError(f"{name}['{key}']: expected shape {shape} for a "
                              f"{_describe_architecture(architecture)}, got {arrays[key].shape}")
-    check_network_size(architecture)
+    check_network_size(architecture, name)
     single = [arrays[key].dtype == np.float32 for key in shapes]
     if any(single) and not all(single):
         mixed = sorted({f"{key}: {arrays[key].dtype}" for key in shapes})
@@ -542,7 +554,7 @@ def check_targets(y, seqs, n_outputs, head=Head(CROSS_ENTROPY, False), name="y",
                              f"every one to be distributions, got a mix")
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
     if isinstance(y, (list, tuple)) and len(y) and isinstance(y[0], np.ndarray) and \
-            len({np.shape(t) for t in y}) > 1:
+            len({shape_of(t) for t in y}) > 1:
         raise ValueError(f"{name}: X is one array, so expected one array of targets, "
                          f"got a list of arrays of different shapes")
     return _check_target_array(as_real_array(y, name), step_shape(seqs), n_outputs, head, name,
@@ -568,7 +580,7 @@ def check_sample_weight(sample_weight, seqs, head, name="sample_weight"):
     per_step = not head.last_step and (
         (seqs.form == "list" and isinstance(sample_weight, (list, tuple))
          and len(sample_weight) == B and any(np.ndim(w) == 1 for w in sample_weight))
-        or (seqs.form != "list" and np.shape(sample_weight) == step_shape(seqs)))
+        or (seqs.form != "list" and shape_of(sample_weight) == step_shape(seqs)))
     if per_step:
         if seqs.form == "list":
             lengths = np.diff(seqs.offsets)

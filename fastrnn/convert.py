@@ -140,8 +140,9 @@ def from_torch_state_dict(rnn_state, linear_state, gradients=False):
     extra = [key for key in linear if key not in _LINEAR_KEYS]
     if extra:
         raise ValueError(f"linear_state: unexpected keys {extra}; expected {_LINEAR_KEYS}")
-    if ("weight_hh", 0, False) not in found or ("weight_ih", 0, False) not in found:
-        raise ValueError(f"rnn_state: missing keys ['weight_ih_l0', 'weight_hh_l0']; expected "
+    first = [key for key in ("weight_ih", "weight_hh") if (key, 0, False) not in found]
+    if first:
+        raise ValueError(f"rnn_state: missing keys {[key + '_l0' for key in first]}; expected "
                          f"the state dict of an nn.RNN, nn.LSTM or nn.GRU")
     if "weight" not in linear:
         raise ValueError("linear_state: missing key 'weight'")

@@ -809,7 +809,6 @@ class _Run:
         if model.backend == "numba" and _train_threads.is_worth_it(work, batch_size, bptt):
             train, extra = _train_threads.train_epochs, {"work_per_row": work}
         dropout = float(model.dropout)
-        drop_rng = np.random.default_rng(self.rng.integers(2**63)) if dropout else None
         tag = CELLS[a.cell].tag
         arguments = (tag, self.theta, net.table, net.dims, data.seqs.data, data.Y, data.starts,
                      data.lengths, data.seq_weight, data.step_weight)
@@ -819,7 +818,7 @@ class _Run:
         progress = np.zeros(3, dtype=np.int64)
         epochs = int(model.epochs)
         self.line = _FitProgress(epochs, data, self.head) if model.verbose else None
-        self.rising, self.warned = 0, False
+        self.watched, self.warned = 0, False
         block, no_change = 1, 0
         if self.validation is not None:
             self.best_theta, self.best_state = self.theta.copy(), (self.state.copy(),
@@ -830,9 +829,7 @@ class _Run:
                 block = min(block, epochs - self.epochs_done, max(1, _MAX_BLOCK_ORDERS // S))
                 if self.validation is not None:
                     block = 1
-                order = _epoch_orders(self.rng, block, S, model.shuffle)
-                seeds = drop_rng.integers(0, 2**63, block).astype(np.uint64) if dropout \
-                    else np.zeros(block, dtype=np.uint64)
+                order, seeds = _epoch_draws(self.rng, block, S, model.shuffle, dropout)
                 losses = np.full(block, np.nan)
                 progress[:] = 0
                 start = time.perf_counter()
@@ -904,18 +901,26 @@ class _Run:
         return no_change
 
     def _watch_the_loss(self):
-        """Warn once when the training loss has risen for _RISING_EPOCHS epochs in a row."""
+        """Warn once when the training loss has risen for _RISING_EPOCHS
+        epochs in a row, by more than 1% in all (not a ripple near the
+        minimum), anywhere among the epochs of the last block."""
         losses = self.losses
-        if self.warned or len(losses) <= _RISING_EPOCHS:
-            return
-        recent = losses[-_RISING_EPOCHS - 1:]
-        if all(b > a for a, b in zip(recent, recent[1:])):
-            self.warned = True
-            warnings.warn(f"fit: the training loss has risen for {_RISING_EPOCHS} epochs in a "
-                          f"row (from {recent[0]:.4g} to {recent[-1]:.4g}); the learning rate "
-                          f"({self.lr:g}) may be too high for these data. Try a smaller "
-                          f"learning_rate, or gradient clipping (clip=1.0).", RuntimeWarning,
-                          stacklevel=4)
+        first = max(_RISING_EPOCHS, self.watched)
+        self.watched = len(losses)
+        for end in range(first, len(losses)):
+            if self.warned:
+                return
+            recent = losses[end - _RISING_EPOCHS:end + 1]
+            if all(b > a for a, b in zip(recent, recent[1:])) and recent[-1] > 1.01 * recent[0]:
+                self._warn_rising(recent)
+
+    def _warn_rising(self, recent):
+        self.warned = True
+        warnings.warn(f"fit: the training loss has risen for {_RISING_EPOCHS} epochs in a "
+                      f"row (from {recent[0]:.4g} to {recent[-1]:.4g}); the learning rate "
+                      f"({self.lr:g}) may be too high for these data. Try a smaller "
+                      f"learning_rate, or gradient clipping (clip=1.0).", RuntimeWarning,
+                      stacklevel=6)                     # the caller of fit
 
     def _raise_fault(self, fault, updates):
         reason = {LOSS_NOT_FINITE: "the loss became non-finite",
@@ -962,15 +967,22 @@ class _FitProgress:
         self.line.show(self._text(epochs_done, np.zeros(3, dtype=np.int64), losses), keep=True)
 
 
-def _epoch_orders(rng, n_epochs, n_sequences, shuffle):
-    """The order of the sequences in each of n_epochs epochs, (n_epochs, S).
-
-    Shuffled orders are the argsort of uniform draws taken row by row, so
-    the random stream is consumed the same way however the epochs are cut
-    into blocks: a fit gives the same result whatever its blocks were."""
-    if not shuffle or n_sequences == 1:
-        return np.broadcast_to(np.arange(n_sequences), (n_epochs, n_sequences)).copy()
-    return np.argsort(rng.random((n_epochs, n_sequences)), axis=1, kind="stable")
+def _epoch_draws(rng, n_epochs, n_sequences, shuffle, dropout):
+    """(orders (n_epochs, S), dropout seeds (n_epochs,) uint64) of the next
+    n_epochs epochs, drawn epoch by epoch: the order of the sequences (the
+    argsort of uniform draws, when shuffled), then the epoch's dropout seed
+    (only with dropout, so that without it the stream is what it always
+    was). The stream is consumed the same way however the epochs are cut
+    into blocks or warm-started calls sharing one Generator."""
+    orders = np.empty((n_epochs, n_sequences), dtype=np.int64)
+    seeds = np.zeros(n_epochs, dtype=np.uint64)
+    shuffled = shuffle and n_sequences > 1
+    for e in range(n_epochs):
+        orders[e] = np.argsort(rng.random(n_sequences), kind="stable") if shuffled \
+            else np.arange(n_sequences)
+        if dropout:
+            seeds[e] = rng.integers(0, 2**63)
+    return orders, seeds
 
 
 def _draw(p, temperature, uniform):

@@ -5,6 +5,8 @@ then call the network function of the chosen backend: ``backend="numba"``
 the compiled kernels, ``backend="numpy"`` the readable reference. Inputs
 are never modified.
 """
+import contextlib
+
 import numpy as np
 
 from fastrnn._cells import CELLS
@@ -86,11 +88,7 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
                       dtype)
     state_last = np.empty_like(state0)
     P = np.empty((B if head.last_step else N, a.n_outputs), dtype)
-    if backend == "numpy":
-        with np.errstate(all="ignore"):          # overflow is reported below, by both twins
-            run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0,
-                head.loss, head.last_step, Hs, caches, state_last, P)
-    else:
+    with _overflow_reported(backend):
         run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
             head.last_step, Hs, caches, state_last, P)
     _require_finite(P, "the outputs")
@@ -194,13 +192,29 @@ def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
     grad = np.empty_like(net.theta)
     dstate0 = np.empty_like(state0)
     dX = np.empty((N if return_dX else 0, a.n_inputs), dtype)
-    with np.errstate(all="ignore"):              # overflow is reported below, by both twins
+    with _overflow_reported(backend):
         value = run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets, scale,
                     step_weight, state0, head.loss, head.last_step, 0.0, np.uint64(0), 0, Hs,
                     caches, np.empty_like(state0), grad, dstate0, dX)
     _require_finite(np.array([value]), "the loss")
     _require_finite(grad, "the gradient")
     return float(value), grad, dstate0, (dX if return_dX else None)
+
+
+@contextlib.contextmanager
+def _overflow_reported(backend):
+    """Overflow inside the network is reported by both twins alike, as a
+    FloatingPointError that says what to do (NumPy's own warnings about it
+    would only be noise)."""
+    try:
+        if backend == "numpy":
+            with np.errstate(all="ignore"):
+                yield
+        else:
+            yield
+    except FloatingPointError as exc:
+        raise FloatingPointError(f"X: {exc} inside the network; the inputs or the parameters "
+                                 f"are too large (scale them down)") from None
 
 
 def _require_finite(values, what):

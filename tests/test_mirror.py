@@ -53,9 +53,11 @@ def twins(pair):
 @pytest.mark.parametrize("pair", MODULE_PAIRS)
 def test_shared_functions_have_the_same_signature(pair):
     reference, kernels = twins(pair)
+    # Private helpers are each twin's own business (a kernel passes buffers a
+    # NumPy function allocates); what the modules offer each other must match.
     different = [f"{name}: reference {reference[name]}, kernel {kernels[name]}"
                  for name in sorted(reference.keys() & kernels.keys())
-                 if reference[name] != kernels[name]]
+                 if not name.startswith("_") and reference[name] != kernels[name]]
     assert not different, f"{pair}: " + "; ".join(different)
 
 

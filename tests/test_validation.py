@@ -803,8 +803,11 @@ def test_layouts_give_the_same_numbers(arch, form, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("arch", MODIFY_ARCHS, ids=arch_id)
 def test_float32_inputs_equal_their_float64_values(arch, backend):
+    """float32 inputs, targets and states to float64 parameters are their
+    float64 values (a network computes in its parameters' precision:
+    tests/test_float32.py has float32 parameters)."""
     p = _problem(arch, "h0", 2)
-    args32 = [_map(_float32, v) for v in (p.params, p.X, p.y, p.kwargs)]
+    args32 = [p.params] + [_map(_float32, v) for v in (p.X, p.y, p.kwargs)]
     assert args32[1].dtype == np.float32
     args64 = [_map(lambda a: a.astype(np.float64) if a.dtype.kind == "f" else a, v)
               for v in args32]

@@ -9,6 +9,7 @@ import numpy as np
 
 from fastrnn._codes import GRU, LSTM
 from fastrnn._jit import kernel
+from fastrnn.kernels._checks import all_finite
 from fastrnn.kernels import gru, lstm, rnn
 from fastrnn.kernels.dropout import dropout_mask
 from fastrnn.kernels._linalg import copy_into, multiply_into
@@ -96,6 +97,8 @@ def _forward_layers(cell, theta, table, X, offsets, order, running, state0, drop
                 input_projection(dropped[layer - 1], W_x, b_h, A)
             else:
                 input_projection(Hs[layer - 1], W_x, b_h, A)
+            if not all_finite(A.reshape(A.size)):
+                raise FloatingPointError("network: W_x x_t + b_h overflowed to inf or nan")
             _cell_forward(cell, W_h, b_hn, A, offsets, order, running, direction == 1,
                           state0[slot], Hs[layer, direction], caches[layer, direction],
                           state_last[slot])

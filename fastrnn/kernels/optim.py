@@ -61,6 +61,8 @@ def optimizer_step(theta, grad, optimizer, hyper, state, step, previous):
             or previous.shape[0] != 3 or previous.shape[1] != n or hyper.shape[0] != 5:
         raise ValueError("optimizer_step: expected theta, grad (P,), state (2, P), "
                          "previous (3, P), hyper (5,)")
+    if optimizer < SGD or optimizer > ADAM:
+        raise ValueError("optimizer_step: unknown optimizer code")
     step[0] += 1
     old_theta, old_0, old_1 = previous[0], previous[1], previous[2]
     bad = False

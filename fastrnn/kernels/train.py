@@ -92,7 +92,7 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                 Hs = Hs_buffer[:L * D * n_rows * d].reshape((L, D, n_rows, d))
                 caches = caches_buffer[:L * D * n_rows * cache_blocks * d].reshape(
                     (L, D, n_rows, cache_blocks * d))
-                seed = splitmix64(np.uint64(progress[1]), seeds[epoch])
+                seed = np.uint64(splitmix64(np.uint64(progress[1]), seeds[epoch]))
                 value = loss_and_grad(cell, theta, table, Xc[:n_rows],
                                       Yc[:n_run] if last_step else Yc[:n_rows],
                                       offsets[:n_run + 1], scale[:n_run],

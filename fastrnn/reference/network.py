@@ -58,6 +58,8 @@ def _forward_layers(cell, theta, table, X, offsets, order, running, state0, drop
             W_x, W_h, b_h, b_hn = slot_arrays(theta, table, slot)
             A = np.empty((Hs.shape[2], W_h.shape[0]), theta.dtype)
             input_projection(inputs[layer], W_x, b_h, A)   # W_x x_t + b_h, every step at once
+            if not np.isfinite(A).all():                   # as the kernels, which tanh would hide
+                raise FloatingPointError("network: W_x x_t + b_h overflowed to inf or nan")
             step(W_h, b_hn, A, offsets, order, running, direction == 1, state0[slot],
                  Hs[layer, direction], caches[layer, direction], state_last[slot])
     return inputs

@@ -38,6 +38,8 @@ def optimizer_step(theta, grad, optimizer, hyper, state, step, previous):
     """One update of theta in place, with the optimizer's state. Returns
     whether theta and the state stayed finite; if not, both (and the step
     counter) are put back as they were, from ``previous`` (3, P)."""
+    if optimizer not in (SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM):
+        raise ValueError(f"optimizer_step: unknown optimizer code {optimizer}")
     lr, mu, beta1, beta2, eps = hyper.astype(theta.dtype)    # float32 updates in float32
     previous[0] = theta
     previous[1:] = state

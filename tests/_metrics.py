@@ -1,4 +1,4 @@
-"""How far apart two results are, as SPEC.md measures agreement."""
+"""How far apart two results are, as docs/math.md measures agreement."""
 import numpy as np
 
 

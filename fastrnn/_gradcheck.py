@@ -20,10 +20,11 @@ gradient near 0 would test round-off, not the gradient; the floor leaves a
 margin of about 3 over that noise at the bound 1e-6. ``docs/math.md`` gives the bound fastrnn holds
 itself to: err ≤ 1e-6 at ε ≈ 1e-6, float64.
 """
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from fastrnn._typing import Inputs, Params, RandomState, State
 from fastrnn._validation import check_random_state
 
 
@@ -46,11 +47,11 @@ class GradcheckReport:
         self.arrays, self.loss, self.eps, self.tolerance = arrays, loss, eps, tolerance
 
     @property
-    def worst(self):
+    def worst(self) -> float:
         return max((a.worst for a in self.arrays.values()), default=0.0)
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.worst <= self.tolerance
 
     def __str__(self):
@@ -68,8 +69,10 @@ class GradcheckReport:
         return f"<GradcheckReport worst={self.worst:.2e} ok={self.ok}>"
 
 
-def gradcheck(params, X, y, h0=None, *, loss_and_grad=None, eps=1e-6, tolerance=1e-6,
-              max_coordinates=None, random_state=None, **options):
+def gradcheck(params: Params, X: Inputs, y: Inputs, h0: State = None, *,
+              loss_and_grad: Callable[..., tuple[Any, ...]] | None = None, eps: float = 1e-6,
+              tolerance: float = 1e-6, max_coordinates: int | None = None,
+              random_state: RandomState = None, **options: Any) -> "GradcheckReport":
     """Compare ``loss_and_grad(params, X, y, h0, **options)``'s gradient
     with central finite differences of its loss, for every array of params.
 

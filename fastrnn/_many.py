@@ -7,20 +7,26 @@ sees only its own data and its own clone of the estimator, and thread
 counts never change results in fastrnn.
 """
 import threading
+from typing import Any, Sequence, TypeVar
 from concurrent.futures import ThreadPoolExecutor, wait, FIRST_EXCEPTION
 
 from fastrnn import _parallel
 from fastrnn._interrupt import StopFlag, WAKE_SECONDS, shared_stop
+from fastrnn._typing import Inputs
 from fastrnn._validation import check_positive_int
 
+Estimator = TypeVar("Estimator")
 
-def clone(estimator):
+
+def clone(estimator: Estimator) -> Estimator:
     """A new, unfitted estimator with the same parameters (scikit-learn's
     ``clone`` without scikit-learn)."""
     return type(estimator)(**estimator.get_params())
 
 
-def fit_many(estimator, Xs, ys, sample_weights=None, *, n_jobs=None, **fit_params):
+def fit_many(estimator: Estimator, Xs: Sequence[Inputs], ys: Sequence[Inputs],
+             sample_weights: Sequence[Any] | None = None, *, n_jobs: int | None = None,
+             **fit_params: Any) -> list[Estimator]:
     """Fit a clone of ``estimator`` on each ``(Xs[i], ys[i])`` (and
     ``sample_weights[i]``), ``n_jobs`` at a time on threads (default: the
     CPUs fastrnn may use, ``fastrnn._parallel.num_threads()``). Returns the

@@ -9,8 +9,11 @@ twin ``fastrnn.reference.train``, or for large updates the threaded
 import inspect
 import math
 import numbers
+import os
+import sys
 import time
 import warnings
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +28,7 @@ from fastrnn._parallel import work_per_row
 from fastrnn._progress import ProgressLine, format_clock
 from fastrnn._sklearn import InputError, NotFittedError, not_fitted_error, tags
 from fastrnn._targets import OUTPUT_CHOICES, classifier_targets, regressor_targets
+from fastrnn._typing import Array, Inputs, RandomState, State
 from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, as_array_like, check_bool, check_cell, check_choice,
                                  check_inputs, check_network_size, check_params,
                                  check_positive_int, check_random_state, check_sample_weight,
@@ -34,6 +38,11 @@ from fastrnn.backends import check_backend, train_module
 from fastrnn.functional import run_forward, run_loss_and_grad
 from fastrnn.params import init_params
 from fastrnn.vocab import CharVocab
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:                                               # Python 3.10
+    Self = TypeVar("Self", bound="_RecurrentEstimator")
 
 __all__ = ["FastRNN", "FastRNNRegressor", "NotFittedError"]
 
@@ -57,13 +66,32 @@ class _RecurrentEstimator:
     _estimator_type = None
     _kind = None                     # "classifier" or "regressor"
 
-    def __init__(self, n_hidden=32, cell="rnn", backend="numba", optimizer="adam",
-                 learning_rate=None, epochs=100, batch_size=None, shuffle=True, clip=None,
-                 clip_mode="norm", bptt=None, random_state=None, verbose=0, warm_start=False,
-                 n_inputs=None, n_outputs=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8,
-                 n_layers=1, bidirectional=False, dropout=0.0, output="auto",
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 dtype="float64"):
+    # Set by fit (or load).
+    params_: dict[str, Array]
+    loss_curve_: list[float]
+    n_iter_: int
+    n_inputs_: int
+    n_outputs_: int
+    cell_: str
+    input_kind_: str
+    output_: str
+    vocab_: "CharVocab | None"
+    n_features_in_: int
+    validation_losses_: list[float]
+    best_loss_: float
+    best_epoch_: int
+
+    def __init__(self, n_hidden: int = 32, cell: str = "rnn", backend: str = "numba",
+                 optimizer: str = "adam", learning_rate: float | None = None, epochs: int = 100,
+                 batch_size: int | None = None, shuffle: bool = True, clip: float | None = None,
+                 clip_mode: str = "norm", bptt: int | None = None,
+                 random_state: RandomState = None, verbose: int = 0, warm_start: bool = False,
+                 n_inputs: int | None = None, n_outputs: int | None = None,
+                 momentum: float = 0.9, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, n_layers: int = 1, bidirectional: bool = False,
+                 dropout: float = 0.0, output: str = "auto", early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10, tol: float = 1e-4,
+                 dtype: str = "float64") -> None:
         self.n_hidden = n_hidden
         self.cell = cell
         self.backend = backend
@@ -98,10 +126,10 @@ class _RecurrentEstimator:
     def _param_names(cls):
         return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         names = self._param_names()
         for name, value in params.items():
             if name not in names:
@@ -199,7 +227,9 @@ class _RecurrentEstimator:
         return checked
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None, *, vocab=None, X_val=None, y_val=None):
+    def fit(self, X: Inputs, y: Inputs, sample_weight: Inputs | None = None, *,
+            vocab: "CharVocab | None" = None, X_val: Inputs | None = None,
+            y_val: Inputs | None = None) -> Self:
         """Train on sequences X with targets y.
 
         X: any input form of ``fastrnn.forward``. y: a target per step or
@@ -367,7 +397,7 @@ class _RecurrentEstimator:
     def _head(self):
         return Head(self._loss, self.output_ == "last_step")
 
-    def loss(self, X, y, sample_weight=None):
+    def loss(self, X: Inputs, y: Inputs, sample_weight: Inputs | None = None) -> float:
         """The training loss on (X, y): the weighted mean over sequences of
         each sequence's summed loss (cross-entropy, or ½ squared error)."""
         self._check_fitted()
@@ -382,7 +412,7 @@ class _RecurrentEstimator:
                                  state0, self.backend, targets.head)[0]
 
     # ----------------------------------------------------------- persistence
-    def save(self, path):
+    def save(self, path: "str | os.PathLike[str]") -> str:
         """Write the fitted model to ``path`` (an .npz file that loads
         without pickle). The file is written beside its target and renamed
         into place, so an interrupted save never leaves half a model; a
@@ -412,7 +442,7 @@ class _RecurrentEstimator:
         return {}
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: "str | os.PathLike[str]") -> Self:
         """Read a model written by :meth:`save` (also by fastrnn 0.1).
         Anything else, or a damaged file, is a ValueError naming the path."""
         from fastrnn import _modelfile
@@ -551,6 +581,7 @@ class FastRNN(_RecurrentEstimator):
     _estimator_type = "classifier"
     _kind = "classifier"
     _loss = CROSS_ENTROPY
+    classes_: Array
 
     def _targets(self, y, seqs, m, warm, name="y", classes=None, output=None, k=None,
                  dtype=np.float64):
@@ -579,7 +610,7 @@ class FastRNN(_RecurrentEstimator):
             raise ValueError(f"classes: expected {self.n_outputs_} sorted distinct labels")
         self.classes_ = values
 
-    def predict_proba(self, X, h0=None, return_state=False):
+    def predict_proba(self, X: Inputs, h0: State = None, return_state: bool = False) -> Any:
         """Class probabilities: at every step, shaped like X's steps with a
         trailing axis of len(classes_); or (B, m) / (m,) with one class per
         sequence. ``h0``: the state to start from (see ``fastrnn.forward``);
@@ -587,7 +618,7 @@ class FastRNN(_RecurrentEstimator):
         call's ``h0`` (streaming, one step at a time)."""
         return self._forward(X, h0, return_state)
 
-    def predict(self, X, h0=None, return_state=False):
+    def predict(self, X: Inputs, h0: State = None, return_state: bool = False) -> Any:
         """The most probable class label at every step (shaped like X's
         steps) or of every sequence; ``h0`` and ``return_state`` as in
         :meth:`predict_proba`."""
@@ -599,7 +630,7 @@ class FastRNN(_RecurrentEstimator):
             labels = self.classes_[probs.argmax(axis=-1)]
         return (labels, state) if return_state else labels
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: Inputs, y: Inputs, sample_weight: Inputs | None = None) -> float:
         """Mean accuracy over all predicted outputs (every step, or every
         sequence), weighted by ``sample_weight`` if given."""
         self._check_fitted()
@@ -614,7 +645,8 @@ class FastRNN(_RecurrentEstimator):
         weights = _output_weights(sample_weight, seqs, targets.head)
         return float(np.average(predicted == truth, weights=weights))
 
-    def sample(self, n_steps, start=None, temperature=1.0, random_state=None):
+    def sample(self, n_steps: int, start: Any = None, temperature: float = 1.0,
+               random_state: RandomState = None) -> Array:
         """Generate ``n_steps`` token ids, each fed back as the next input.
 
         ``start``: a token id or a sequence of ids (or a string, for a model
@@ -665,7 +697,8 @@ class FastRNN(_RecurrentEstimator):
                 p = probs[0]
         return generated
 
-    def sample_text(self, n_chars, start=None, temperature=1.0, random_state=None):
+    def sample_text(self, n_chars: int, start: Any = None, temperature: float = 1.0,
+                    random_state: RandomState = None) -> str:
         """Like :meth:`sample`, decoded by the model's vocabulary."""
         self._check_fitted()
         if self.vocab_ is None:
@@ -704,7 +737,7 @@ class FastRNNRegressor(_RecurrentEstimator):
     def _set_targets_fitted(self, targets):
         pass
 
-    def predict(self, X, h0=None, return_state=False):
+    def predict(self, X: Inputs, h0: State = None, return_state: bool = False) -> Any:
         """ŷ at every step (shaped like X's steps, with a trailing axis of m
         unless m = 1) or one per sequence; ``h0`` and ``return_state`` as in
         FastRNN.predict_proba (streaming)."""
@@ -714,7 +747,7 @@ class FastRNNRegressor(_RecurrentEstimator):
             values = [v[..., 0] for v in values] if isinstance(values, list) else values[..., 0]
         return (values, state) if return_state else values
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: Inputs, y: Inputs, sample_weight: Inputs | None = None) -> float:
         """R² of the predictions over every output (every step, or every
         sequence), averaged over the m output columns; weighted by
         ``sample_weight`` if given."""

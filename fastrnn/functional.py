@@ -6,6 +6,7 @@ the compiled kernels, ``backend="numpy"`` the readable reference. Inputs
 are never modified.
 """
 import contextlib
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from fastrnn._cells import CELLS
 from fastrnn._codes import CROSS_ENTROPY
 from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks, work_per_row
 from fastrnn._layout import unflatten
+from fastrnn._typing import Inputs, Params, State
 from fastrnn._validation import (Head, check_bool, check_head, check_inputs, check_params,
                                  check_sample_weight, check_states, check_targets, sequence_scale,
                                  states_out,
@@ -21,8 +23,9 @@ from fastrnn.backends import check_backend, network_module
 from fastrnn.kernels._checks import all_finite
 
 
-def forward(params, X, h0=None, backend="numba", return_hidden=False, loss="cross_entropy",
-            output="every_step", *, return_gates=False):
+def forward(params: Params, X: Inputs, h0: State = None, backend: str = "numba",
+            return_hidden: bool = False, loss: str = "cross_entropy", output: str = "every_step",
+            *, return_gates: bool = False) -> tuple[Any, ...]:
     """Run the network over one sequence, a batch, or a list of sequences.
 
     Parameters
@@ -115,9 +118,10 @@ def _side_by_side(blocks):
         else blocks[0]
 
 
-def loss_and_grad(params, X, y, h0=None, backend="numba", return_dh0=False,
-                  loss="cross_entropy", output="every_step", sample_weight=None, *,
-                  return_dX=False):
+def loss_and_grad(params: Params, X: Inputs, y: Inputs, h0: State = None,
+                  backend: str = "numba", return_dh0: bool = False, loss: str = "cross_entropy",
+                  output: str = "every_step", sample_weight: Inputs | None = None, *,
+                  return_dX: bool = False) -> tuple[Any, ...]:
     """The loss and its gradient by backpropagation through time.
 
     X, h0, backend, loss and output are as in :func:`forward` (everything is

@@ -1,15 +1,19 @@
 """Creating parameter dicts."""
+from typing import Any
+
 import numpy as np
 
 from fastrnn import _limits
 from fastrnn._cells import CELLS
 from fastrnn._layout import Architecture, slot_key
+from fastrnn._typing import Array, RandomState
 from fastrnn._validation import (FLOAT_DTYPES, check_bool, check_cell, check_choice,
                                  check_network_size, check_positive_int, check_random_state)
 
 
-def init_params(n_inputs, n_hidden, n_outputs=None, cell="rnn", random_state=None, *,
-                n_layers=1, bidirectional=False, dtype="float64"):
+def init_params(n_inputs: int, n_hidden: int, n_outputs: int | None = None, cell: str = "rnn",
+                random_state: RandomState = None, *, n_layers: int = 1,
+                bidirectional: bool = False, dtype: Any = "float64") -> dict[str, Array]:
     """New parameters for a network with k = n_inputs, d = n_hidden and
     m = n_outputs (default: n_inputs, next-symbol prediction as in the notes).
 

@@ -1,5 +1,6 @@
 """Characters to token ids and back, for character-level language models."""
 import numpy as np
+import numpy.typing as npt
 
 
 class CharVocab:
@@ -12,7 +13,7 @@ class CharVocab:
     'hello'
     """
 
-    def __init__(self, text):
+    def __init__(self, text: str) -> None:
         if not isinstance(text, str):
             raise TypeError(f"text: expected a str, got {type(text).__name__}")
         if not text:
@@ -20,7 +21,7 @@ class CharVocab:
         self.chars = "".join(sorted(set(text)))
         self._ids = {ch: i for i, ch in enumerate(self.chars)}
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.chars)
 
     def __eq__(self, other):
@@ -29,7 +30,7 @@ class CharVocab:
     def __repr__(self):
         return f"CharVocab({len(self)} characters: {self.chars[:40]!r}{'...' if len(self) > 40 else ''})"
 
-    def encode(self, text):
+    def encode(self, text: str) -> npt.NDArray[np.int64]:
         """int64 ids of the characters of ``text``."""
         if not isinstance(text, str):
             raise TypeError(f"text: expected a str, got {type(text).__name__}")
@@ -39,7 +40,7 @@ class CharVocab:
             raise ValueError(f"text: character {exc.args[0]!r} is not in the vocabulary "
                              f"of {len(self)} characters") from None
 
-    def decode(self, ids):
+    def decode(self, ids: npt.ArrayLike) -> str:
         """The text whose characters have these ids."""
         ids = np.asarray(ids)
         if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):

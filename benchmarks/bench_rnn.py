@@ -1,17 +1,22 @@
 """Time and peak memory of the functional API and of training, for every
-named case x cell x backend.
+named case x cell x backend x dtype.
 
-Every case's arrays are the seeded ones of ``fastrnn.cases.make_case``;
+Every case's arrays are the seeded ones of ``make_case`` (``fastrnn.cli.cases``;
+``fastrnn.cases`` on older commits), in float64 or float32 (the parameters
+and float inputs rounded: see ``benchmarks.case_data``);
 ``setup`` runs each benchmarked call once on them (compiling or loading the
 kernels), so no timing includes compilation. With the numba backend,
 forward and loss_and_grad run the sequences of a large batch on all usable
 cores (``FASTRNN_NUM_THREADS`` to change) while FastRNN.fit trains on one;
 the numpy backend runs on NumPy's (BLAS's) own threads.
 
-Sizes (fastrnn/cases.py): toy k=4 d=3 T=3 B=1; charlm k=65 d=100 T=25 B=1
+Sizes (fastrnn/cli/cases.py): toy k=4 d=3 T=3 B=1; charlm k=65 d=100 T=25 B=1
 (token ids); batch k=64 d=128 T=50 B=32; wide k=64 d=256 T=50 B=32; long
 k=8 d=32 T=1000 B=4. The slowest single calls are tens to a few hundred
 milliseconds (numpy backend at wide and long, LSTM fit at wide).
+
+In-process NumPy timings: run asv with ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE`` unset (docs/benchmarks.md).
 """
 import gc
 
@@ -19,7 +24,7 @@ import numpy as np
 
 import fastrnn
 
-from . import BACKENDS, CASES, CELLS, SEED, case_data, estimator, warm_up
+from . import BACKENDS, CASES, CELLS, DTYPES, SEED, case_data, estimator, warm_up
 
 # Generous: on a fresh machine the first setup compiles the kernels into
 # Numba's cache (up to ~30 s); later processes load them.
@@ -28,34 +33,34 @@ TIMEOUT = 300
 
 class Forward:
     """fastrnn.forward on one case's batch."""
-    params = [list(CASES), list(CELLS), list(BACKENDS)]
-    param_names = ["case", "cell", "backend"]
+    params = [list(CASES), list(CELLS), list(BACKENDS), list(DTYPES)]
+    param_names = ["case", "cell", "backend", "dtype"]
     timeout = TIMEOUT
 
-    def setup(self, case, cell, backend):
-        self.net, self.X, _, _ = case_data(case, cell)
-        warm_up(("forward", case, cell, backend),
+    def setup(self, case, cell, backend, dtype):
+        self.net, self.X, _, _ = case_data(case, cell, dtype)
+        warm_up(("forward", case, cell, backend, dtype),
                 lambda: fastrnn.forward(self.net, self.X, backend=backend))
 
-    def time_forward(self, case, cell, backend):
+    def time_forward(self, case, cell, backend, dtype):
         fastrnn.forward(self.net, self.X, backend=backend)
 
 
 class LossAndGrad:
     """fastrnn.loss_and_grad (forward pass and BPTT) on one case's batch."""
-    params = [list(CASES), list(CELLS), list(BACKENDS)]
-    param_names = ["case", "cell", "backend"]
+    params = [list(CASES), list(CELLS), list(BACKENDS), list(DTYPES)]
+    param_names = ["case", "cell", "backend", "dtype"]
     timeout = TIMEOUT
 
-    def setup(self, case, cell, backend):
-        self.net, self.X, self.y, _ = case_data(case, cell)
-        warm_up(("loss_and_grad", case, cell, backend),
+    def setup(self, case, cell, backend, dtype):
+        self.net, self.X, self.y, _ = case_data(case, cell, dtype)
+        warm_up(("loss_and_grad", case, cell, backend, dtype),
                 lambda: fastrnn.loss_and_grad(self.net, self.X, self.y, backend=backend))
 
-    def time_loss_and_grad(self, case, cell, backend):
+    def time_loss_and_grad(self, case, cell, backend, dtype):
         fastrnn.loss_and_grad(self.net, self.X, self.y, backend=backend)
 
-    def peakmem_loss_and_grad(self, case, cell, backend):
+    def peakmem_loss_and_grad(self, case, cell, backend, dtype):
         # The peak resident size of the whole process: the interpreter,
         # NumPy, Numba (and, for the numba backend, LLVM and the loaded
         # kernels: a baseline of 100-200 MB) plus what loss_and_grad
@@ -67,41 +72,42 @@ class Fit:
     """One epoch of FastRNN.fit on one case's batch, from a fresh model: one
     update over the whole batch (charlm: truncated BPTT over 25 steps with
     Adagrad, one update per chunk; its 25 steps are one chunk)."""
-    params = [list(CASES), list(CELLS), list(BACKENDS)]
-    param_names = ["case", "cell", "backend"]
+    params = [list(CASES), list(CELLS), list(BACKENDS), list(DTYPES)]
+    param_names = ["case", "cell", "backend", "dtype"]
     timeout = TIMEOUT
     number = 1             # each call builds and trains a new model
 
-    def setup(self, case, cell, backend):
-        _, self.X, self.y, _ = case_data(case, cell)
-        warm_up(("fit", case, cell, backend),
-                lambda: estimator(case, cell, backend).fit(self.X, self.y))
+    def setup(self, case, cell, backend, dtype):
+        _, self.X, self.y, _ = case_data(case, cell, dtype)
+        warm_up(("fit", case, cell, backend, dtype),
+                lambda: estimator(case, cell, backend, dtype=dtype).fit(self.X, self.y))
 
-    def time_fit_epoch(self, case, cell, backend):
-        estimator(case, cell, backend).fit(self.X, self.y)
+    def time_fit_epoch(self, case, cell, backend, dtype):
+        estimator(case, cell, backend, dtype=dtype).fit(self.X, self.y)
 
 
 class FitToy:
     """1000 epochs on the toy of the notes: the cost of the training loop
     itself (per-epoch and per-update overhead), not of the arithmetic."""
-    params = [list(CELLS), list(BACKENDS)]
-    param_names = ["cell", "backend"]
+    params = [list(CELLS), list(BACKENDS), list(DTYPES)]
+    param_names = ["cell", "backend", "dtype"]
     timeout = TIMEOUT
     number = 1
 
-    def setup(self, cell, backend):
-        _, self.X, self.y, _ = case_data("toy", cell)
-        warm_up(("fit", "toy", cell, backend),
-                lambda: estimator("toy", cell, backend).fit(self.X, self.y))
+    def setup(self, cell, backend, dtype):
+        _, self.X, self.y, _ = case_data("toy", cell, dtype)
+        warm_up(("fit", "toy", cell, backend, dtype),
+                lambda: estimator("toy", cell, backend, dtype=dtype).fit(self.X, self.y))
 
-    def time_fit_1000_epochs(self, cell, backend):
-        estimator("toy", cell, backend, epochs=1000).fit(self.X, self.y)
+    def time_fit_1000_epochs(self, cell, backend, dtype):
+        estimator("toy", cell, backend, epochs=1000, dtype=dtype).fit(self.X, self.y)
 
 
 class PeakMemoryRatio:
     """Peak memory of one fastrnn.loss_and_grad call over what it must hold:
     its inputs (X, y, params), the activations BPTT keeps (h_t and ŷ_t of
-    every step; for the LSTM also c_t and the four gates) and the gradients.
+    every step; for the LSTM also c_t and the four gates, for the GRU its
+    three gates and W_hn h_{t-1} + b_hn) and the gradients. float64.
 
     Measured on one long sequence (N = 64,000 steps, k = 64, d = 128: about
     100 MB of activations for the simple RNN, so that the allocator's
@@ -141,10 +147,15 @@ class PeakMemoryRatio:
         _, grads = fastrnn.loss_and_grad(self.net, self.X, self.y)
         growth = (_rss_kib("VmHWM:") - before) * 1024
         held = self.X.nbytes + self.y.nbytes + sum(a.nbytes for a in self.net.values())
-        per_step = self.D + self.K + (self.D + 4 * self.D if cell == "lstm" else 0)
+        per_step = self.D + self.K + CACHE_BLOCKS[cell] * self.D
         need = held + 8 * self.N * per_step + sum(g.nbytes for g in grads.values())
         return float(f"{(held + growth) / need:.3g}")
     track_peak_memory_ratio.unit = "x"
+
+
+# d-wide blocks BPTT keeps per step besides h_t: the LSTM's four gates and
+# c_t, the GRU's three gates and W_hn h_{t-1} + b_hn.
+CACHE_BLOCKS = {"rnn": 0, "lstm": 5, "gru": 4}
 
 
 def _rss_kib(field):

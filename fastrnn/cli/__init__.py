@@ -140,6 +140,8 @@ def build_parser():
                        metavar="N", help="stacked layers (default: 1)")
     train.add_argument("--dropout", type=_dropout, default=0.0, metavar="P",
                        help="dropout between layers, in [0, 1) (default: 0)")
+    train.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                       help="the precision of the network (default: float64)")
     train.add_argument("--streams", type=positive_int, default=1, metavar="B",
                        help="cut the text into B pieces trained side by side, each carrying its "
                             "own state, as char-rnn's batches: faster per character (default: 1)")

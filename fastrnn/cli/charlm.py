@@ -119,7 +119,7 @@ def _warm_up(args, ids, vocab, out):
         model = FastRNN(n_hidden=2, cell=args.cell, optimizer=args.optimizer, epochs=1,
                         bptt=args.bptt, clip=CLIP, clip_mode="value", n_layers=args.layers,
                         dropout=args.dropout, batch_size=args.streams, shuffle=False,
-                        random_state=0)
+                        random_state=0, dtype=args.dtype)
         model.fit(X, y, vocab=vocab)
         model.sample(2, start=ids[:1], random_state=0)
     if note.fired:
@@ -158,6 +158,7 @@ def train(args, out):
     layers = f"{args.layers} layers of " if args.layers > 1 else ""
     out(f"Model: {layers}{CELLS[args.cell].about.split(':')[0]}, {args.hidden} hidden units, "
         f"{_n_parameters(args, k):,} parameters"
+        + (", float32" if args.dtype == "float32" else "")
         + (f", dropout {args.dropout:g} between layers" if args.dropout else ""))
     streams = f"{args.streams} streams of {X.shape[-1]:,} characters side by side, " \
         if args.streams > 1 else ""
@@ -181,7 +182,7 @@ def train(args, out):
     model = FastRNN(n_hidden=args.hidden, cell=args.cell, optimizer=args.optimizer,
                     learning_rate=lr, epochs=1, bptt=args.bptt, clip=CLIP, clip_mode="value",
                     n_layers=args.layers, dropout=args.dropout, batch_size=args.streams,
-                    shuffle=False, random_state=rng, warm_start=True)
+                    shuffle=False, random_state=rng, warm_start=True, dtype=args.dtype)
     sample_rng = np.random.default_rng([args.seed, 1])
     progress = _Progress(epochs, n_chars, out, live=stdout_is_terminal())
     done, diverged, interrupted = 0, None, False

@@ -55,8 +55,10 @@ class _Progress:
     """The progress line: epoch, progress within it, loss per character and
     speed; a line is kept every ``log_every`` epochs."""
 
-    def __init__(self, epochs, n_chars, out, live):
-        self.epochs, self.n_chars = epochs, n_chars
+    def __init__(self, epochs, n_chars, streams, out, live):
+        # An epoch's loss is the mean over the streams of each one's summed
+        # cross-entropy: per character, times the streams over the characters.
+        self.epochs, self.n_chars, self.per_char = epochs, n_chars, streams / n_chars
         self.width = len(str(epochs))
         self.line = ProgressLine(_Writer(out), live=live)
         self.start = time.perf_counter()
@@ -68,7 +70,7 @@ class _Progress:
         speed = (chars - self.mark_chars) / (now - self.mark_time) if now > self.mark_time \
             else float("nan")
         within = f" +{100 * steps_in_epoch / self.n_chars:3.0f}%" if steps_in_epoch else "     "
-        loss = f"{losses[-1] / self.n_chars:6.3f}" if losses else "     -"
+        loss = f"{losses[-1] * self.per_char:6.3f}" if losses else "     -"
         speed_text = f"{speed:>9,.0f}" if math.isfinite(speed) else f"{'-':>9}"
         return (f"epoch {done:>{self.width}}/{self.epochs}{within}   loss/char {loss}   "
                 f"{speed_text} chars/s   {format_clock(now - self.start)}")
@@ -148,6 +150,7 @@ def train(args, out):
     ids = vocab.encode(text)
     X, y = _streams(ids, args.streams, args.bptt)
     n_chars = X.size
+    per_char = args.streams / n_chars           # an epoch's loss is a mean over the streams
     lr = args.lr if args.lr is not None else DEFAULT_LEARNING_RATES[args.optimizer]
     k = len(vocab)
     epochs = args.epochs
@@ -184,7 +187,7 @@ def train(args, out):
                     n_layers=args.layers, dropout=args.dropout, batch_size=args.streams,
                     shuffle=False, random_state=rng, warm_start=True, dtype=args.dtype)
     sample_rng = np.random.default_rng([args.seed, 1])
-    progress = _Progress(epochs, n_chars, out, live=stdout_is_terminal())
+    progress = _Progress(epochs, n_chars, args.streams, out, live=stdout_is_terminal())
     done, diverged, interrupted = 0, None, False
 
     def report(epochs_done, running, losses):
@@ -228,8 +231,9 @@ def train(args, out):
     # Saved as if one fit had run all the epochs (which gives the same parameters).
     model.set_params(epochs=max(done, 1), warm_start=False, random_state=args.seed)
     model.save(args.out)
-    loss_text = f" (loss/char {model.loss_curve_[-1] / n_chars:.3f})" if model.loss_curve_ else ""
-    out(f"Saved the model after {done} epochs{loss_text} to {args.out}")
+    loss_text = f" (loss/char {model.loss_curve_[-1] * per_char:.3f})" if model.loss_curve_ \
+        else ""
+    out(f"Saved the model after {done} epoch{'s' if done != 1 else ''}{loss_text} to {args.out}")
     out(f"Generate text with: fastrnn sample {_quote(args.out)}")
     if args.plot is not None and model.loss_curve_:
         if not plot_possible:
@@ -237,7 +241,7 @@ def train(args, out):
         from fastrnn.cli.plot import plot_loss_curve
         title = f"fastrnn train: {args.cell}, {args.hidden} hidden units, {args.optimizer}, " \
                 f"lr {lr:g}"
-        plot_loss_curve(args.plot, np.asarray(model.loss_curve_) / n_chars, title)
+        plot_loss_curve(args.plot, np.asarray(model.loss_curve_) * per_char, title)
         out(f"Saved the loss curve to {args.plot}")
     if diverged is not None:
         raise CLIError(f"training diverged ({reason}); try a smaller --lr (was {lr:g})")

@@ -134,6 +134,19 @@ def _chunk(bounds, offsets, c):
     return int(b0), int(b1), int(r0), int(r1)
 
 
+def _part(array, start, stop):
+    """array[:, :, start:stop] for a kernel: the view itself when it is
+    C-contiguous (one layer, one direction), else a buffer that
+    :func:`_put_back` copies into the array afterwards."""
+    view = array[:, :, start:stop]
+    return view if view.flags.c_contiguous else np.empty(view.shape, array.dtype)
+
+
+def _put_back(array, start, stop, part):
+    if not np.may_share_memory(part, array):     # a buffer of _part, not a view
+        array[:, :, start:stop] = part
+
+
 def forward_in_chunks(run, work):
     """A twin's network ``forward`` (same signature), run in chunks of whole
     sequences on threads; each chunk computes into its own buffers, copied
@@ -148,12 +161,13 @@ def forward_in_chunks(run, work):
         def task(c):
             b0, b1, r0, r1 = _chunk(bounds, offsets, c)
             s0 = np.ascontiguousarray(state0[:, :, b0:b1])
-            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:], Hs.dtype)
-            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:], Hs.dtype)
-            last_c = np.empty_like(s0)
+            H_c, cache_c, last_c = _part(Hs, r0, r1), _part(caches, r0, r1), \
+                _part(state_last, b0, b1)
             run(cell, theta, table, X[r0:r1], offsets[b0:b1 + 1] - r0, s0, loss, last_step,
                 H_c, cache_c, last_c, P[b0:b1] if last_step else P[r0:r1])
-            Hs[:, :, r0:r1], caches[:, :, r0:r1], state_last[:, :, b0:b1] = H_c, cache_c, last_c
+            _put_back(Hs, r0, r1, H_c)
+            _put_back(caches, r0, r1, cache_c)
+            _put_back(state_last, b0, b1, last_c)
         run_chunks(task, len(bounds) - 1)
     return forward
 
@@ -176,16 +190,17 @@ def loss_and_grad_in_chunks(run, work):
         def task(c):
             b0, b1, r0, r1 = _chunk(bounds, offsets, c)
             s0 = np.ascontiguousarray(state0[:, :, b0:b1])
-            H_c = np.empty(Hs.shape[:2] + (r1 - r0,) + Hs.shape[3:], Hs.dtype)
-            cache_c = np.empty(caches.shape[:2] + (r1 - r0,) + caches.shape[3:], Hs.dtype)
-            last_c, ds_c = np.empty_like(s0), np.empty_like(s0)
+            H_c, cache_c = _part(Hs, r0, r1), _part(caches, r0, r1)
+            last_c, ds_c = _part(state_last, b0, b1), _part(dstate0, b0, b1)
             value = run(cell, theta, table, X[r0:r1], Y[b0:b1] if last_step else Y[r0:r1],
                         offsets[b0:b1 + 1] - r0, scale[b0:b1],
                         step_weight[r0:r1] if len(step_weight) else step_weight, s0, loss,
                         last_step, dropout, seed, row0 + r0, H_c, cache_c, last_c, grads[c],
                         ds_c, dX[r0:r1] if len(dX) else dX)
-            Hs[:, :, r0:r1], caches[:, :, r0:r1] = H_c, cache_c
-            state_last[:, :, b0:b1], dstate0[:, :, b0:b1] = last_c, ds_c
+            for array, start, stop, part in ((Hs, r0, r1, H_c), (caches, r0, r1, cache_c),
+                                             (state_last, b0, b1, last_c),
+                                             (dstate0, b0, b1, ds_c)):
+                _put_back(array, start, stop, part)
             return value
 
         losses = run_chunks(task, n_chunks)

@@ -66,10 +66,13 @@ DEFAULT_OPTIMIZER = "sgd"
 
 # speedup(): each sample lasts at least MIN_SAMPLE_SECONDS (small cases are
 # called several times per sample). Samples come in blocks, one side then
-# the other, ROUNDS times; a block takes at least MIN_REPEAT samples and
-# lasts at least BLOCK_SECONDS, after SETTLE_SECONDS of untimed calls.
+# the other, ROUNDS times; a block takes at least MIN_REPEAT samples (of a
+# call longer than LONG_CALL_SECONDS: MIN_REPEAT_LONG) and lasts at least
+# BLOCK_SECONDS, after SETTLE_SECONDS of untimed calls.
 MIN_SAMPLE_SECONDS = 0.002
 MIN_REPEAT = 5
+MIN_REPEAT_LONG = 2
+LONG_CALL_SECONDS = 0.05
 ROUNDS = 3
 BLOCK_SECONDS = 0.2
 SETTLE_SECONDS = 0.1
@@ -352,18 +355,22 @@ def _sample(func, calls):
 
 
 def _calls_per_sample(func):
+    """(calls per sample, samples per block at least) for ``func``."""
     seconds = _sample(func, 1)
-    return max(1, min(1000, math.ceil(MIN_SAMPLE_SECONDS / max(seconds, 1e-9))))
+    calls = max(1, min(1000, math.ceil(MIN_SAMPLE_SECONDS / max(seconds, 1e-9))))
+    return calls, min(MIN_REPEAT, MIN_REPEAT_LONG) if seconds > LONG_CALL_SECONDS \
+        else MIN_REPEAT
 
 
-def _block(func, calls):
+def _block(func, sampling):
     """Samples of ``func`` for one block, after the settling calls."""
+    calls, min_repeat = sampling
     start = time.perf_counter()
     while time.perf_counter() - start < SETTLE_SECONDS:
         func()
     times = []
     start = time.perf_counter()
-    while len(times) < MIN_REPEAT or time.perf_counter() - start < BLOCK_SECONDS:
+    while len(times) < min_repeat or time.perf_counter() - start < BLOCK_SECONDS:
         times.append(_sample(func, calls))
     return times
 
@@ -382,21 +389,21 @@ def speedup(reference, kernel):
     keep spinning for tens of milliseconds after a call and slow down
     whatever runs next (measured on the wide case: a kernel call right after
     a reference call took 30 ms, after another kernel call 17 ms)."""
-    ref_calls, kernel_calls = _calls_per_sample(reference), _calls_per_sample(kernel)
+    ref_sampling, kernel_sampling = _calls_per_sample(reference), _calls_per_sample(kernel)
     ref_times, kernel_times = [], []
     for _ in range(ROUNDS):
-        ref_times += _block(reference, ref_calls)
-        kernel_times += _block(kernel, kernel_calls)
+        ref_times += _block(reference, ref_sampling)
+        kernel_times += _block(kernel, kernel_sampling)
     return three_digits(statistics.median(ref_times) / statistics.median(kernel_times))
 
 
 def median_seconds(func):
     """Median seconds of one call of ``func`` (warmed up), over ROUNDS
     blocks of samples as in :func:`speedup`."""
-    calls = _calls_per_sample(func)
+    sampling = _calls_per_sample(func)
     times = []
     for _ in range(ROUNDS):
-        times += _block(func, calls)
+        times += _block(func, sampling)
     return statistics.median(times)
 
 

@@ -57,6 +57,10 @@ class StopFlag:
     def _handler(self, signum, frame):
         if self._hit:
             raise KeyboardInterrupt
+        self.set()
+
+    def set(self):
+        """Stop the calls that read this flag, as a first Ctrl-C does."""
         self._hit = True
         self.array[0] = 1
 

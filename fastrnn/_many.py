@@ -77,6 +77,6 @@ def fit_many(estimator: Estimator, Xs: Sequence[Inputs], ys: Sequence[Inputs],
                     raise KeyboardInterrupt
         except BaseException:
             cancelled.set()
-            stop.array[0] = 1
+            stop.set()                           # the running fits stop after their update
             raise
     return models

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fastrnn import _limits
 from fastrnn._codes import CROSS_ENTROPY, SQUARED_ERROR
 from fastrnn._sklearn import data_conversion_warning
 from fastrnn._validation import (Head, as_real_array, check_choice, check_targets, describe,
@@ -94,7 +95,10 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
         if classes is not None:
             n_outputs = len(classes)
         elif as_ids and n_outputs is None:
-            n_outputs = max(n_inputs, int(labels.max()) + 1)
+            largest = int(labels.max())
+            if largest >= _limits.MAX_LEARNED_CLASSES or int(labels.min()) < 0:
+                check_targets(y, seqs, None, head, name, dtype)    # refuses, naming y
+            n_outputs = max(n_inputs, largest + 1)
         Y = check_targets(y, seqs, n_outputs, head, name, dtype)
         m = n_outputs if n_outputs is not None else n_outputs_of(Y)
         return Targets(Y, head, m, np.arange(m), False)

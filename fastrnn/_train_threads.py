@@ -31,21 +31,23 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
     d = int(table[1, 2])
     run = loss_and_grad_in_chunks(loss_and_grad, work_per_row)
     grad = np.empty_like(theta)
-    previous = np.empty((3, len(theta)))
+    previous = np.empty((3, len(theta)), theta.dtype)
     max_rows = min(batch_size * bptt, len(X))
     Xc = np.empty((max_rows,) + X.shape[1:], X.dtype)
     Yc = np.empty((max_rows,) + Y.shape[1:], Y.dtype)
     offsets, running = np.empty(batch_size + 1, np.int64), np.empty(batch_size, np.int64)
     scale, step_w = np.empty(batch_size), np.empty(max_rows if len(step_weight) else 0)
-    no_dX = np.empty((0, 0))
+    no_dX = np.empty((0, 0), theta.dtype)
     total_weight = seq_weight.sum()
     for epoch in range(order.shape[0]):
         total = 0.0
         progress[1:] = 0
         for first in range(0, order.shape[1], batch_size):
             batch = np.ascontiguousarray(order[epoch, first:first + batch_size])
-            carry = np.zeros((L * D, n_states, len(batch), d))
+            carry = np.zeros((L * D, n_states, len(batch), d), theta.dtype)
             for chunk_start in range(0, int(lengths[batch].max()), bptt):
+                if stop[0]:                       # between updates, never inside an
+                    return STOPPED                # epoch's bookkeeping
                 n_run, n_rows, weight = gather_chunk(X, Y, starts, lengths, seq_weight,
                                                      step_weight, batch, chunk_start, bptt,
                                                      last_step, Xc, Yc, offsets, running,
@@ -57,8 +59,9 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                 value = run(cell, theta, table, Xc[:n_rows],
                             Yc[:n_run] if last_step else Yc[:n_rows], offsets[:n_run + 1],
                             scale[:n_run], step_w[:n_rows], state0, loss, last_step, dropout,
-                            seed, 0, np.empty((L, D, n_rows, d)),
-                            np.empty((L, D, n_rows, cache_blocks * d)), state_last, grad,
+                            seed, 0, np.empty((L, D, n_rows, d), theta.dtype),
+                            np.empty((L, D, n_rows, cache_blocks * d), theta.dtype), state_last,
+                            grad,
                             np.empty_like(state0), no_dX)
                 if weight > 0.0:
                     fault = check_and_update(theta, grad, value, optimizer, hyper, clip_mode,
@@ -69,8 +72,6 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                 carry[:, :, taken] = state_last
                 progress[1] += 1
                 progress[2] += n_rows
-                if stop[0]:
-                    return STOPPED
         losses[epoch] = total / total_weight
         progress[0] += 1
     return OK

@@ -138,6 +138,18 @@ def _writeable(array):
 FLOAT_DTYPES = ("float64", "float32")
 
 
+def check_dtype(value, name="dtype"):
+    """float64 or float32, given as anything np.dtype takes ("float32",
+    np.float32, np.dtype("float32")); the np.dtype."""
+    try:
+        dtype = np.dtype(value) if value is not None else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.name not in FLOAT_DTYPES:
+        raise ValueError(f"{name}: expected float64 or float32, got {value!r}")
+    return dtype
+
+
 def as_float64(array, name, dtype=np.float64):
     """C-contiguous ``dtype`` (float64 or float32) with finite values (a copy
     only when needed)."""

@@ -29,7 +29,8 @@ from fastrnn._progress import ProgressLine, format_clock
 from fastrnn._sklearn import InputError, NotFittedError, not_fitted_error, tags
 from fastrnn._targets import OUTPUT_CHOICES, classifier_targets, regressor_targets
 from fastrnn._typing import Array, Inputs, RandomState, State
-from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, as_array_like, check_bool, check_cell, check_choice,
+from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, as_array_like, check_bool,
+                                 check_dtype, check_cell, check_choice,
                                  check_inputs, check_network_size, check_params,
                                  check_positive_int, check_random_state, check_sample_weight,
                                  check_states, describe, n_inputs_of, network_from_theta,
@@ -198,7 +199,7 @@ class _RecurrentEstimator:
         if isinstance(self.tol, (bool, np.bool_)) or not isinstance(self.tol, numbers.Real) \
                 or not (math.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol: expected a number >= 0, got {self.tol!r}")
-        check_choice(self.dtype, FLOAT_DTYPES, "dtype")
+        check_dtype(self.dtype)
         if self.bidirectional and self.bptt is not None:
             raise ValueError("bptt: truncated BPTT carries a left-to-right state from chunk to "
                              "chunk, which a bidirectional model does not have; use bptt=None")
@@ -258,7 +259,7 @@ class _RecurrentEstimator:
             raise TypeError(f"vocab: expected a fastrnn.CharVocab or None, got "
                             f"{type(vocab).__name__}")
         warm = self.warm_start and hasattr(self, "params_")
-        dtype = np.dtype(self.dtype)
+        dtype = check_dtype(self.dtype)
         if warm:
             net = self._warm_network()
             k, m = net.n_inputs, net.n_outputs
@@ -337,10 +338,10 @@ class _RecurrentEstimator:
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
                 raise ValueError("X_val: give both X_val and y_val, or neither")
-            seqs = check_inputs(X_val, k, name="X_val", dtype=np.dtype(self.dtype))
+            seqs = check_inputs(X_val, k, name="X_val", dtype=check_dtype(self.dtype))
             val = self._targets(y_val, seqs, targets.n_outputs, True, name="y_val",
                                 classes=targets.classes, output=head.output_name, k=k,
-                                dtype=np.dtype(self.dtype))
+                                dtype=check_dtype(self.dtype))
             return data, _TrainingData(seqs, val.Y, *check_sample_weight(None, seqs, head))
         S = data.seqs.n_sequences
         if S >= 2:
@@ -420,7 +421,15 @@ class _RecurrentEstimator:
         written."""
         self._check_fitted()
         net = self._network()
+        self._check_hyperparameters()
+        conflicts = _conflicts(self.get_params(), net.architecture, net.dtype)
+        if conflicts:
+            name, asked, fitted = conflicts[0]
+            raise ValueError(f"{name}: the model was fitted with {name}={fitted!r}, but the "
+                             f"parameter is now {asked!r}; fit again, or set it back before "
+                             f"saving (a model file records the model it holds)")
         hyper = self.get_params()
+        hyper["dtype"] = check_dtype(hyper["dtype"]).name      # JSON: a name, not a type
         if not (hyper["random_state"] is None or isinstance(hyper["random_state"], numbers.Integral)):
             hyper["random_state"] = None         # a Generator has no portable form
         a = net.architecture
@@ -459,9 +468,12 @@ class _RecurrentEstimator:
                 hyper["betas"] = tuple(hyper["betas"])     # JSON has no tuples
             model = cls(**hyper)
             model._check_hyperparameters()
-            if model.cell != architecture.cell:
-                raise ValueError(f"the hyperparameters say cell={model.cell!r}, the arrays "
-                                 f"a {architecture.cell!r} network")
+            conflicts = _conflicts(model.get_params(), architecture,
+                                   np.dtype(hyper.get("dtype", "float64")))
+            if conflicts:
+                name, asked, fitted = conflicts[0]
+                raise ValueError(f"the hyperparameters say {name}={asked!r}, the arrays "
+                                 f"{name}={fitted!r}")
             net = check_params({key: arrays[key] for key in architecture.shapes()},
                                name="params")
             if net.architecture != architecture:
@@ -481,6 +493,9 @@ class _RecurrentEstimator:
             if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
                 raise ValueError(f"n_iter: expected a non-negative integer, got {n_iter!r}")
             loss_curve = arrays["loss_curve"]
+            if n_iter > len(loss_curve):
+                raise ValueError(f"n_iter: {n_iter} epochs, more than the loss curve's "
+                                 f"{len(loss_curve)}")
             model._net = net
             model.params_ = net.params
             model.cell_ = architecture.cell
@@ -597,14 +612,23 @@ class FastRNN(_RecurrentEstimator):
 
     def _targets_meta(self):
         classes = self.classes_
-        return {"classes": {"dtype": classes.dtype.str, "values": classes.tolist()}}
+        values = classes.tolist()
+        if classes.dtype.kind == "S":                # bytes: JSON holds text (one char a byte)
+            values = [v.decode("latin-1") for v in values]
+        return {"classes": {"dtype": classes.dtype.str, "values": values}}
 
     def _load_targets_meta(self, meta):
         classes = meta.get("classes")
         if classes is None:                       # a fastrnn 0.1 file: ids
             self.classes_ = np.arange(self.n_outputs_)
             return
-        values = np.array(classes["values"], dtype=np.dtype(classes["dtype"]))
+        dtype = np.dtype(classes["dtype"])
+        if dtype.kind not in "iufUSb":
+            raise ValueError(f"classes: labels of dtype {dtype} cannot be stored")
+        listed = classes["values"]
+        if dtype.kind == "S":
+            listed = [v.encode("latin-1") for v in listed]
+        values = np.array(listed, dtype=dtype)
         if values.shape != (self.n_outputs_,) or (len(values) > 1 and
                                                   not np.all(values[1:] > values[:-1])):
             raise ValueError(f"classes: expected {self.n_outputs_} sorted distinct labels")
@@ -898,12 +922,14 @@ class _Run:
                     self.line.update(self.epochs_done, progress, self.losses, block_done=True)
                 if self.report:
                     self.report(self.epochs_done, progress, self.losses)
+                if code == STOPPED:                 # a Ctrl-C, or fit_many cancelling
+                    break
                 if self.validation is not None and done:
                     no_change = self._validate(net, no_change)
                     if no_change >= model.n_iter_no_change:
                         break
                 block = max(1, min(8 * block, int(block * _BLOCK_SECONDS / max(elapsed, 1e-9))))
-            interrupted = stop.hit
+            interrupted = stop.hit or code == STOPPED
         if self.line:
             self.line.close(self.epochs_done, self.losses)
         if self.validation is not None and self.best_epoch:
@@ -1018,13 +1044,28 @@ def _epoch_draws(rng, n_epochs, n_sequences, shuffle, dropout):
     return orders, seeds
 
 
+def _conflicts(hyper, architecture, dtype):
+    """(name, parameter, fitted) of every hyperparameter that disagrees with
+    a fitted network (n_inputs and n_outputs only when given)."""
+    fitted = {"cell": architecture.cell, "n_hidden": architecture.n_hidden,
+              "n_layers": architecture.n_layers, "bidirectional": architecture.bidirectional,
+              "n_inputs": architecture.n_inputs, "n_outputs": architecture.n_outputs,
+              "dtype": np.dtype(dtype).name}
+    given = dict(hyper, dtype=check_dtype(hyper["dtype"]).name)
+    return [(name, hyper[name], value) for name, value in fitted.items()
+            if not (given[name] is None and name in ("n_inputs", "n_outputs"))
+            and given[name] != value]
+
+
 def _draw(p, temperature, uniform):
     """A token drawn from p sharpened by ``temperature``: weights
     (p / p_max)^(1/T), computed on log p so that no temperature overflows;
     a tiny one leaves only the largest (greedy)."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         logp = np.log(p)
-    weights = np.exp((logp - logp.max()) / temperature)
+        # (log p - max) / T is 0 for the largest and -inf for the others
+        # when T is tiny: only the largest can be drawn, as it should.
+        weights = np.exp((logp - logp.max()) / temperature)
     cumulative = np.cumsum(weights)
     return min(int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right")),
                len(p) - 1)

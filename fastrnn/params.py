@@ -7,8 +7,8 @@ from fastrnn import _limits
 from fastrnn._cells import CELLS
 from fastrnn._layout import Architecture, slot_key
 from fastrnn._typing import Array, RandomState
-from fastrnn._validation import (FLOAT_DTYPES, check_bool, check_cell, check_choice,
-                                 check_network_size, check_positive_int, check_random_state)
+from fastrnn._validation import (check_bool, check_cell, check_dtype, check_network_size,
+                                 check_positive_int, check_random_state)
 
 
 def init_params(n_inputs: int, n_hidden: int, n_outputs: int | None = None, cell: str = "rnn",
@@ -45,6 +45,7 @@ def init_params(n_inputs: int, n_hidden: int, n_outputs: int | None = None, cell
     layers = check_positive_int(n_layers, "n_layers", _limits.MAX_LAYERS)
     architecture = Architecture(cell, k, d, m, layers, check_bool(bidirectional, "bidirectional"))
     check_network_size(architecture)
+    dtype = check_dtype(dtype)
     rng = check_random_state(random_state)
     bound = 1.0 / np.sqrt(d)
     params = {}
@@ -58,14 +59,4 @@ def init_params(n_inputs: int, n_hidden: int, n_outputs: int | None = None, cell
         forget = CELLS["lstm"].gates.index("f")
         for _, layer, direction in architecture.slots():
             params[slot_key("b_h", layer, direction)][forget * d:(forget + 1) * d] = 1.0
-    dtype = np.dtype(check_choice(str(np.dtype(dtype)) if _is_dtype(dtype) else dtype,
-                                  FLOAT_DTYPES, "dtype"))
     return {key: params[key].astype(dtype, copy=False) for key in architecture.shapes()}
-
-
-def _is_dtype(value):
-    try:
-        np.dtype(value)
-    except TypeError:
-        return False
-    return True

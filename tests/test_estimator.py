@@ -41,7 +41,7 @@ DEFAULTS = dict(n_hidden=32, cell="rnn", backend="numba", optimizer="adam", lear
                 bptt=None, random_state=None, verbose=0, warm_start=False, n_inputs=None,
                 n_outputs=None, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, n_layers=1,
                 bidirectional=False, dropout=0.0, output="auto", early_stopping=False,
-                validation_fraction=0.1, n_iter_no_change=10, tol=1e-4)
+                validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, dtype="float64")
 
 
 # ------------------------------------------------------------------ helpers
@@ -112,7 +112,7 @@ def test_constructor_only_stores_its_arguments(cls):
                clip_mode="l1", bptt=0, random_state="seed", verbose=-2, warm_start=None,
                n_inputs=0, n_outputs=2.5, momentum=7, betas=object(), eps=0, n_layers=0,
                bidirectional="both", dropout=1.5, output="first_step", early_stopping=2,
-               validation_fraction=-1, n_iter_no_change=0, tol=float("nan"))
+               validation_fraction=-1, n_iter_no_change=0, tol=float("nan"), dtype="float16")
     assert set(odd) == set(DEFAULTS)
     model = cls(**odd)
     params = model.get_params()
@@ -1653,6 +1653,7 @@ BAD_HYPER = [
     ("n_iter_no_change", 2.5, TypeError), ("n_iter_no_change", None, TypeError),
     ("tol", -1, ValueError), ("tol", float("nan"), ValueError), ("tol", float("inf"), ValueError),
     ("tol", "0", ValueError), ("tol", True, ValueError), ("tol", None, ValueError),
+    ("dtype", "float16", ValueError), ("dtype", np.int32, ValueError), ("dtype", None, ValueError),
 ]
 
 

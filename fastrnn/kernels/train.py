@@ -76,6 +76,8 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                 longest = max(longest, lengths[batch[b]])
             carry[:] = 0.0                                # every layer's states
             for chunk_start in range(0, longest, bptt):
+                if stop[0]:                       # between updates, never inside an
+                    return STOPPED                # epoch's bookkeeping
                 n_run, n_rows, weight = gather_chunk(X, Y, starts, lengths, seq_weight,
                                                      step_weight, batch, chunk_start, bptt,
                                                      last_step, Xc, Yc, offsets, running,
@@ -111,8 +113,6 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                             copy_into(carry[slot, k, running[j]], state_last[slot, k, j])
                 progress[1] += 1
                 progress[2] += n_rows
-                if stop[0]:
-                    return STOPPED
         losses[epoch] = total / total_weight
         progress[0] += 1
     return OK

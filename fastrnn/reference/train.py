@@ -73,6 +73,8 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
             batch = order[epoch, first:first + batch_size]
             carry = np.zeros((L * D, n_states, len(batch), d), theta.dtype)   # every layer's states
             for chunk_start in range(0, lengths[batch].max(), bptt):
+                if stop[0]:                       # between updates, never inside an
+                    return STOPPED                # epoch's bookkeeping
                 n_run, n_rows, weight = gather_chunk(X, Y, starts, lengths, seq_weight,
                                                      step_weight, batch, chunk_start, bptt,
                                                      last_step, Xc, Yc, offsets, running,
@@ -98,8 +100,6 @@ def train_epochs(cell, theta, table, dims, X, Y, starts, lengths, seq_weight, st
                 carry[:, :, taken] = state_last             # the next chunk starts here
                 progress[1] += 1
                 progress[2] += n_rows
-                if stop[0]:
-                    return STOPPED
         losses[epoch] = total / seq_weight.sum()
         progress[0] += 1
     return OK

@@ -10,3 +10,13 @@ def normwise(actual, desired):
     scale = np.linalg.norm(desired)
     diff = np.linalg.norm(actual - desired)
     return diff / scale if scale else diff
+
+
+def flat(value):
+    """Nested outputs (tuples, lists of per-sequence arrays, dicts by key) as
+    one list of arrays, to compare two results array by array."""
+    if isinstance(value, dict):
+        return [np.asarray(value[key]) for key in sorted(value)]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in flat(v)]
+    return [np.asarray(value, dtype=float)]

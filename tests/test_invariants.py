@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from _metrics import normwise
+from _metrics import flat, normwise
 from _registry import (ARCHITECTURES, BACKENDS, D, FORMS, HEADS, K, M, arch_id, make_params,
                        make_problem)
 from fastrnn import _validation
@@ -88,15 +88,6 @@ def state_shape(arch, B, single):
 def states(value, arch):
     """A public state as a tuple of arrays (h,) or (h, c)."""
     return tuple(value) if arch[0] == "lstm" else (value,)
-
-
-def flat(value):
-    """Nested outputs (tuples, lists, dicts) as one list of arrays."""
-    if isinstance(value, dict):
-        return [np.asarray(value[key]) for key in sorted(value)]
-    if isinstance(value, (list, tuple)):
-        return [a for v in value for a in flat(v)]
-    return [np.asarray(value, dtype=float)]
 
 
 def assert_identical(a, b, what=""):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from _metrics import normwise
+from _metrics import flat, normwise
 from _registry import ARCHITECTURES, HEADS, arch_id, make_params
 from fastrnn import _parallel, _validation
 from fastrnn._cells import CELLS
@@ -65,14 +65,6 @@ def ragged_problem(arch, head, seed, ids=False, weights="sequence"):
     elif weights == "step" and not last:
         kwargs["sample_weight"] = [rng.uniform(0, 2, T) for T in lengths]
     return params, X, y, kwargs
-
-
-def flat(value):
-    if isinstance(value, dict):
-        return [np.asarray(value[key]) for key in sorted(value)]
-    if isinstance(value, (list, tuple)):
-        return [a for v in value for a in flat(v)]
-    return [np.asarray(value, dtype=float)]
 
 
 CASES = [(arch, HEADS[i % 4], bool(i % 2)) for i, arch in enumerate(ARCHITECTURES)]

@@ -4,35 +4,14 @@ FIFO used to block forever, /dev/zero to read until MemoryError), with a
 CLIError naming the path; otherwise as before (BOM dropped, line ends
 normalised, clear errors)."""
 import os
-import threading
 
 import pytest
+
+from _blocking import call_with_timeout
 
 from fastrnn.cli import text as _text
 from fastrnn.cli._util import CLIError
 from fastrnn.cli.text import read_text
-
-
-def outcome_within(function, seconds, unblock=None):
-    """function()'s result or exception; fail if it blocks for ``seconds``
-    (``unblock`` then releases the thread)."""
-    outcome = []
-
-    def run():
-        try:
-            outcome.append(function())
-        except BaseException as exc:   # noqa: BLE001 - handed back to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        if unblock is not None:
-            unblock()
-        thread.join(5)
-        pytest.fail(f"read_text blocked for more than {seconds} s")
-    return outcome[0]
 
 
 def test_utf8_with_bom_and_crlf_reads_as_before(tmp_path):
@@ -58,14 +37,14 @@ def test_fifo_refused_without_blocking(tmp_path):
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
             pass
-    error = outcome_within(lambda: read_text(fifo), 10, unblock)
+    error = call_with_timeout(lambda: read_text(fifo), 10, unblock)
     assert isinstance(error, CLIError), error
     assert str(error) == f"{fifo}: not a regular file but a FIFO; expected a text file"
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_dev_zero_refused():
-    error = outcome_within(lambda: read_text("/dev/zero"), 10)
+    error = call_with_timeout(lambda: read_text("/dev/zero"), 10)
     assert isinstance(error, CLIError), error
     assert str(error) == ("/dev/zero: not a regular file but a character device; expected a "
                           "text file")
@@ -75,7 +54,7 @@ def test_dev_zero_refused():
 def test_symlink_to_dev_zero_refused(tmp_path):
     link = tmp_path / "text.txt"
     link.symlink_to("/dev/zero")
-    error = outcome_within(lambda: read_text(link), 10)
+    error = call_with_timeout(lambda: read_text(link), 10)
     assert isinstance(error, CLIError) and "character device" in str(error)
 
 

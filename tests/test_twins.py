@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from _metrics import normwise
+from _metrics import flat, normwise
 from _naive import as_sequences, torch_loss_and_grad
 from _optional import require
 from _registry import (ARCHITECTURES, FORMS, HEADS, WEIGHTS, arch_id, head_id, make_problem)
@@ -28,17 +28,8 @@ pytestmark = pytest.mark.kernels
 TOL = 1e-12
 
 
-def _flat(value):
-    """Nested outputs (tuples, lists of per-sequence arrays, dicts) as one list of arrays."""
-    if isinstance(value, dict):
-        return [np.asarray(value[key]) for key in sorted(value)]
-    if isinstance(value, (list, tuple)):
-        return [a for v in value for a in _flat(v)]
-    return [np.asarray(value, dtype=float)]
-
-
 def assert_close(actual, desired, what, tol=TOL):
-    a, d = _flat(actual), _flat(desired)
+    a, d = flat(actual), flat(desired)
     assert len(a) == len(d), what
     for i, (x, y) in enumerate(zip(a, d)):
         assert x.shape == y.shape, (what, i, x.shape, y.shape)

@@ -85,12 +85,9 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
     run = network_module(backend).forward
     if backend == "numba":
         run = forward_in_chunks(run, work_per_row(net))
-    dtype = net.dtype
-    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden), dtype)
-    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden),
-                      dtype)
+    Hs, caches = _layer_buffers(net, N)
     state_last = np.empty_like(state0)
-    P = np.empty((B if head.last_step else N, a.n_outputs), dtype)
+    P = np.empty((B if head.last_step else N, a.n_outputs), net.dtype)
     with _overflow_reported(backend):
         run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
             head.last_step, Hs, caches, state_last, P)
@@ -110,6 +107,15 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
         out += ({name: unpack_steps(_side_by_side(last[:, :, j * d:(j + 1) * d]), seqs)
                  for j, name in enumerate(CELLS[a.cell].gates)},)
     return out
+
+
+def _layer_buffers(net, n_rows):
+    """Every layer's hidden states and cached gates for ``n_rows`` rows, as
+    the kernels' shape contract has them: (L, D, N, d) and (L, D, N, c·d)."""
+    a = net.architecture
+    shape = (a.n_layers, a.n_directions, n_rows)
+    return (np.empty(shape + (a.n_hidden,), net.dtype),
+            np.empty(shape + (CELLS[a.cell].cache_blocks * a.n_hidden,), net.dtype))
 
 
 def _side_by_side(blocks):
@@ -189,13 +195,10 @@ def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
     run = network_module(backend).loss_and_grad
     if backend == "numba":
         run = loss_and_grad_in_chunks(run, work_per_row(net))
-    dtype = net.dtype
-    Hs = np.empty((a.n_layers, a.n_directions, N, a.n_hidden), dtype)
-    caches = np.empty((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden),
-                      dtype)
+    Hs, caches = _layer_buffers(net, N)
     grad = np.empty_like(net.theta)
     dstate0 = np.empty_like(state0)
-    dX = np.empty((N if return_dX else 0, a.n_inputs), dtype)
+    dX = np.empty((N if return_dX else 0, a.n_inputs), net.dtype)
     with _overflow_reported(backend):
         value = run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, Y, seqs.offsets, scale,
                     step_weight, state0, head.loss, head.last_step, 0.0, np.uint64(0), 0, Hs,

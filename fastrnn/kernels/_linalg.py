@@ -111,6 +111,19 @@ def add_products_t(A, B, Out):
     add_products(A.T, B, Out)
 
 
+@kernel
+def set_columns_t(A, B, Out, first, scratch):
+    """Out[:, first:first + M] = Aᵀ @ B for A (N, R), B (N, M), with scratch
+    (R, M): the products accumulate into contiguous rows only, and a block of
+    Out's columns is not contiguous (one input slot's or one direction's
+    columns of a weight gradient)."""
+    scratch[:] = 0.0
+    add_products_t(A, B, scratch)
+    M = scratch.shape[1]
+    for i in range(scratch.shape[0]):
+        copy_into(Out[i, first:first + M], scratch[i])
+
+
 # Array assignments (dst[:] = src) check that the shapes broadcast and
 # format an error message if not; that error path is a large piece of code
 # to compile into every kernel. These loops rely on the kernels' shape

@@ -7,7 +7,7 @@ import numpy as np
 from fastrnn._codes import CROSS_ENTROPY
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
-                                     add_products_t, copy_into)
+                                     add_products_t, copy_into, set_columns_t)
 from fastrnn.kernels._math import exp_nonpositive
 
 
@@ -161,8 +161,5 @@ def output_backward(dZ, H, W_y, offsets, last_step, dW_y, db_y, dH):
     else:
         block = np.empty((m, d), dtype=dW_y.dtype)
         for j in range(D):
-            block[:] = 0.0
-            add_products_t(dZ, H[j], block)
-            for c in range(m):
-                copy_into(dW_y[c, j * d:(j + 1) * d], block[c])
+            set_columns_t(dZ, H[j], dW_y, j * d, block)
             add_products(dZ, np.ascontiguousarray(W_y[:, j * d:(j + 1) * d]), dH[j])

@@ -4,7 +4,7 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
-                                     add_products_t, copy_into)
+                                     add_products_t, copy_into, set_columns_t)
 
 
 @kernel
@@ -87,7 +87,4 @@ def weight_gradients(dA_x, dA_h, X, H, h0, offsets, reverse, dW_x, dW_h, db_h):
         else:
             block = np.empty((rows, width), dtype=dW_x.dtype)
             for s in range(S):
-                block[:] = 0.0
-                add_products_t(dA_x, X[s], block)
-                for i in range(rows):
-                    copy_into(dW_x[i, s * width:(s + 1) * width], block[i])
+                set_columns_t(dA_x, X[s], dW_x, s * width, block)

@@ -2,8 +2,11 @@
 import argparse
 import math
 import os
+import statistics
 import sys
 import threading
+import time
+from typing import NamedTuple
 
 
 class CLIError(Exception):
@@ -65,6 +68,35 @@ def format_seconds(seconds):
         return f"{seconds:.2f} s"
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes} min {secs:02d} s"
+
+
+class Timing(NamedTuple):
+    """Seconds per call: the median and the quartiles of repeated calls."""
+    median: float
+    low: float
+    high: float
+
+    @property
+    def noisy(self):
+        """The middle half of the calls spread over more than a quarter of
+        the median: something else was using the machine."""
+        return self.high - self.low > 0.25 * self.median
+
+
+def time_calls(func, repeat, warm_up=True, clock=time.perf_counter):
+    """The :class:`Timing` of ``repeat`` calls of func (after one call that
+    is not timed, unless ``warm_up`` is False)."""
+    if warm_up:
+        func()
+    times = []
+    for _ in range(repeat):
+        start = clock()
+        func()
+        times.append(clock() - start)
+    if len(times) < 4:
+        return Timing(statistics.median(times), min(times), max(times))
+    low, median, high = statistics.quantiles(times, n=4)
+    return Timing(median, low, high)
 
 
 # ---------------------------------------------------------------- files

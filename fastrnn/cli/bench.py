@@ -4,22 +4,24 @@ reference and the Numba kernel, and for PyTorch (float32 and float64) on the
 same network and data when torch is importable.
 
 Every time is the median of ``repeat`` calls after one warm-up call, so
-compiling a kernel (or PyTorch's first-call set-up) is never counted.
+compiling a kernel (or PyTorch's first-call set-up) is never counted. What
+makes the times untrustworthy (a busy machine, calls that spread widely,
+OpenBLAS pinned to a CPU type) is printed, and drawn on the --plot chart.
 """
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import fastrnn
 from fastrnn.cli._util import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
-                              format_seconds, matplotlib_available)
+                              format_seconds, matplotlib_available, time_calls)
 from fastrnn.cli.cases import CASES, make_case
 from fastrnn.functional import loss_and_grad
 
+SERIES = {"reference": "NumPy reference", "kernel": "kernel", "torch32": "PyTorch float32",
+          "torch64": "PyTorch float64"}
 INPUT_NAMES = {"onehot": "one-hot inputs", "ids": "token ids", "dense": "dense random inputs"}
 
 
@@ -55,34 +57,70 @@ def _import_torch():
     return torch, None
 
 
+def load_average():
+    """The load average over the last minute, or None where there is none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def blas_text():
+    """NumPy's BLAS: as threadpoolctl sees it loaded (the kernel it picked for
+    this CPU, its threads) when threadpoolctl is installed, else as NumPy was
+    built."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
+        blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+        blas.sort(key=lambda lib: "numpy" not in lib.get("filepath", ""))
+        if blas:
+            lib = blas[0]
+            kernel = f", {lib['architecture']} kernels" if lib.get("architecture") else ""
+            return (f"{lib.get('internal_api', 'unknown')} {lib.get('version') or ''}{kernel}, "
+                    f"{lib.get('num_threads')} threads")
+    try:
+        build = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{build.get('name', 'unknown')} {build.get('version', '')} (as built)"
+    except Exception:                      # older NumPy: no dicts
+        return "unknown (pip install threadpoolctl to see it)"
+
+
+# Set on some machines to pin OpenBLAS to a CPU type; a wrong or generic one
+# makes NumPy's matrix products (the reference) up to ~2.7x slower.
+OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def environment_warnings(load):
+    """What makes this run's times untrustworthy, in words."""
+    warnings = []
+    usable = usable_cores()
+    if load is not None and load >= usable:
+        warnings.append(f"busy machine: load average {load:.2f} on {usable} usable cores; "
+                        "other work is running and the times are noisy")
+    pinned = [f"{name}={os.environ[name]}" for name in OPENBLAS_VARIABLES if name in os.environ]
+    if pinned:
+        warnings.append(f"{', '.join(pinned)} set: OpenBLAS may not use this CPU's fastest "
+                        "kernels, which slows the NumPy reference; unset it to compare fairly")
+    return warnings
+
+
 def machine_lines(torch, torch_problem):
     cores = os.cpu_count() or 1
     usable = usable_cores()
     core_text = f"{cores} cores" if usable == cores else f"{cores} cores ({usable} usable)"
     import numba
-    try:
-        load = os.getloadavg()[0]
-        busy = " (busy: other work is running, the times will be noisy)" if load >= usable else ""
-        core_text += f", load average {load:.2f}{busy}"
-    except (AttributeError, OSError):
-        pass
+    load = load_average()
+    if load is not None:
+        core_text += f", load average {load:.2f}"
     lines = [f"Machine: {cpu_model()}, {core_text}; {platform.system()} {platform.machine()}",
-             f"Software: Python {platform.python_version()}, numpy {np.__version__}, "
-             f"numba {numba.__version__}, fastrnn {fastrnn.__version__}, PyTorch "
-             + (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None
-                else torch_problem)]
+             f"Software: Python {platform.python_version()}, numpy {np.__version__} "
+             f"(BLAS: {blas_text()}), numba {numba.__version__}, fastrnn {fastrnn.__version__}, "
+             "PyTorch " + (f"{torch.__version__} ({torch.get_num_threads()} threads)"
+                           if torch is not None else torch_problem)]
     return lines
-
-
-def median_seconds(func, repeat):
-    """Median time of ``repeat`` calls of func, after one warm-up call."""
-    func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_modules(torch, params, dtype):
@@ -130,8 +168,8 @@ def _torch_step(torch, cell, params, X, y, dtype):
     return step
 
 
-def _cell_text(seconds):
-    return format_seconds(seconds) if seconds is not None else "-"
+def _cell_text(timing):
+    return format_seconds(timing.median) if timing is not None else "-"
 
 
 def run(args, out):
@@ -143,8 +181,10 @@ def run(args, out):
     out(f"fastrnn bench: one call of fastrnn.loss_and_grad (forward pass and backpropagation "
         f"through time), median of {args.repeat} calls after a warm-up call (compilation is "
         f"not counted).")
-    for line in machine_lines(torch, torch_problem):
+    header_lines = machine_lines(torch, torch_problem)
+    for line in header_lines:
         out(line)
+    loads = [load_average()]
     if torch is not None:
         out("PyTorch: nn.RNN(tanh)/nn.LSTM/nn.GRU + nn.Linear + cross_entropy, forward and backward, "
             "the same weights and data (token ids as one-hot vectors), default threads.")
@@ -164,33 +204,44 @@ def run(args, out):
         for cell in args.cells:
             params, X, y = make_case(name, cell=cell)
             row = {"case": name, "cell": cell}
-            row["reference"] = median_seconds(
+            row["reference"] = time_calls(
                 lambda: loss_and_grad(params, X, y, backend="numpy"), args.repeat)
             with SlowNote("  (compiling the kernels for this input type: the first run only)",
                           out, after=2.0):
                 loss_and_grad(params, X, y, backend="numba")
-            row["kernel"] = median_seconds(
+            row["kernel"] = time_calls(
                 lambda: loss_and_grad(params, X, y, backend="numba"), args.repeat)
             row["torch32"] = row["torch64"] = None
             if torch is not None:
                 for key, dtype in (("torch32", torch.float32), ("torch64", torch.float64)):
                     step = _torch_step(torch, cell, params, X, y, dtype)
-                    row[key] = median_seconds(step, args.repeat)
+                    row[key] = time_calls(step, args.repeat)
                     if key == "torch64":
                         _check_same_loss(step(), loss_and_grad(params, X, y)[0], name, cell, out)
             rows.append(row)
+            loads.append(load_average())
+            ratio = row["reference"].median / row["kernel"].median
             out(f"  {cell:<5} {_cell_text(row['reference']):>17}  {_cell_text(row['kernel']):>14}"
-                f"  {row['reference'] / row['kernel']:>6.1f}x  {_cell_text(row['torch32']):>13}"
+                f"  {ratio:>6.1f}x  {_cell_text(row['torch32']):>13}"
                 f"  {_cell_text(row['torch64']):>13}")
     if torch is None:
         out("")
         out(f"PyTorch: {torch_problem} (pip install torch to compare with it).")
+    warnings = environment_warnings(max((x for x in loads if x is not None), default=None))
+    noisy = [f"{row['case']}/{row['cell']} {SERIES[key]}" for row in rows for key in SERIES
+             if row[key] is not None and row[key].noisy]
+    if noisy:
+        warnings.append("noisy times (the middle half of the calls more than 25% apart): "
+                        + ", ".join(noisy))
+    for warning in warnings:
+        out("")
+        out(f"Warning: {warning}.")
 
     if args.plot is not None:
         if not plot_possible:
             raise CLIError(MATPLOTLIB_MISSING)
         from fastrnn.cli.plot import plot_bench
-        plot_bench(args.plot, rows, f"{cpu_model()}, {os.cpu_count()} cores")
+        plot_bench(args.plot, rows, header_lines, warnings)
         out("")
         out(f"Saved the chart to {args.plot}")
     return 0

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from fastrnn.cli._util import CLIError, SlowNote
+from fastrnn.cli._util import CLIError, SlowNote, time_calls
 from fastrnn.estimator import FastRNN
 from fastrnn.functional import forward, loss_and_grad
 from fastrnn.params import init_params
@@ -30,15 +30,6 @@ NOTES_NAMES = {"W_x": "W_X", "W_h": "W_H", "b_h": "b_h", "W_y": "W_Y", "b_y": "b
 COMPILE_NOTE = ("(compiling the kernels: the first run only; measured 10 to 40 s on a 2-core "
                 "machine, depending on how busy it is. Later runs load them from Numba's "
                 "cache.)")
-
-
-def _median_seconds(func, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def _relative_difference(a, b):
@@ -147,8 +138,8 @@ def run_gradients(seed=0, repeat=200, out=print, params=None):
     out(f"  largest: {worst:.2e}  ({'agree' if worst <= 1e-12 else 'DISAGREE'})")
     out("")
     out(f"Time for one loss_and_grad call (median of {repeat}):")
-    timings = {backend: _median_seconds(lambda: loss_and_grad(params, TOY_X, TOY_Y, backend=backend),
-                                        repeat) for backend in ("numpy", "numba")}
+    timings = {backend: time_calls(lambda: loss_and_grad(params, TOY_X, TOY_Y, backend=backend),
+                                   repeat, warm_up=False).median for backend in ("numpy", "numba")}
     for backend, seconds in timings.items():
         out(f"    {backend:<6} {seconds * 1e6:9.1f} us")
     out(f"  numba is {timings['numpy'] / timings['numba']:.1f}x the speed of numpy "

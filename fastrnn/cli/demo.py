@@ -10,6 +10,8 @@ shifted sequence, on both backends.
 """
 import os
 import time
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -51,9 +53,15 @@ def read_params(path):
     if not os.path.isfile(path):
         raise CLIError(f"--params {path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+        # The file opened here, not by np.load, which leaves its own handle
+        # open when the archive is damaged.
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise ValueError("it is not a zip archive, as np.savez writes")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise CLIError(f"--params {path}: not a NumPy .npz file ({exc})") from None
     params = {}
     for key, notes in NOTES_NAMES.items():

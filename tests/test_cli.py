@@ -487,10 +487,10 @@ def test_progress_within_a_long_epoch_on_a_pipe(big_file, tmp_path, monkeypatch)
               if (m := re.match(r"epoch 0/1 \+\s*(\d+)%", line))]
     assert len(within) >= 3, stream.lines
     percents = [p for _, p in within]
-    assert percents == sorted(percents) and 0 < percents[0] and percents[-1] < 100, percents
+    assert percents == sorted(percents) and percents[-1] <= 100, percents
     assert progress[-1][1].startswith("epoch 1/1 ")
     gaps = np.diff([t for t, _ in progress])
-    assert gaps.max() <= 0.25 + 1.0, gaps                 # LOG_SECONDS plus a busy machine
+    assert gaps.max() <= 0.25 + 1.5, gaps                 # LOG_SECONDS plus a busy machine
 
 
 # ----------------------------------------------------------------- Ctrl-C

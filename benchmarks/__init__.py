@@ -3,8 +3,9 @@
 How to run them, and how to build and publish their history: docs/benchmarks.md.
 
 The data are the named cases of ``fastrnn.cli.cases`` (``fastrnn.cases`` on
-older commits; the same cases ``fastrnn bench`` measures), seeded, so every
-run of every commit times the same arrays. The helpers keep four promises:
+older commits, a copy here for commits whose wheel lacks both; the same
+cases ``fastrnn bench`` measures), seeded, so every run of every commit
+times the same arrays. The helpers keep four promises:
 
 * nothing is compiled inside a timing: ``setup`` calls :func:`warm_up`,
   which runs the benchmarked call once on the very arrays that are timed,
@@ -12,8 +13,7 @@ run of every commit times the same arrays. The helpers keep four promises:
   and later calls cost a dictionary look-up);
 * a benchmark that cannot run on the commit being measured raises
   ``NotImplementedError`` in ``setup``, which asv records as skipped: an
-  older commit without ``fastrnn.cli.cases`` (then ``fastrnn.cases`` is
-  used), without the GRU, without stacked or bidirectional layers, without
+  older commit without the GRU, without stacked or bidirectional layers, without
   float32, ``fit_many`` or a carried state in ``predict_proba``; and
   anything that needs PyTorch or threadpoolctl where they are not installed;
 * :func:`speedup` times two calls side by side in one process, in
@@ -35,6 +35,7 @@ rate of ``bench_throughput.KernelRate``) unset both.
 Names here must not start with ``time_``, ``track_``, ``peakmem_`` or
 ``mem_``: asv would take them for benchmarks.
 """
+import collections
 import contextlib
 import functools
 import gc
@@ -91,16 +92,51 @@ def skip(reason):
 # ------------------------------------------------------------------ fastrnn
 def cases_module():
     """fastrnn.cli.cases, or fastrnn.cases on commits before the CLI became a
-    package; skips where neither exists."""
+    package, or (a few commits whose wheel left out ``fastrnn.cli``) this
+    suite's copy of them, :class:`_BuiltinCases`."""
     try:
         from fastrnn.cli import cases
     except ImportError:
         try:
             from fastrnn import cases
         except ImportError:
-            skip("this commit of fastrnn has no cases module (fastrnn.cli.cases or "
-                 "fastrnn.cases)")
+            return _BuiltinCases
     return cases
+
+
+class _BuiltinCases:
+    """A copy of ``fastrnn.cli.cases`` (same sizes, same seeded draws), for
+    the commits whose wheel has no cases module although fastrnn has one
+    (a5c8781..d192fdd: the ``fastrnn.cli`` package missing from
+    pyproject.toml's list)."""
+    Case = collections.namedtuple("Case", "name k d T B inputs about")
+    CASES = {case.name: case for case in (
+        Case("toy", 4, 3, 3, 1, "onehot", "the assignment of the lecture notes"),
+        Case("charlm", 65, 100, 25, 1, "ids", "min-char-rnn: 65 characters, 25-step chunks"),
+        Case("batch", 64, 128, 50, 32, "dense", "a mini-batch of 32 sequences"),
+        Case("wide", 64, 256, 50, 32, "dense", "the same with 256 hidden units"),
+        Case("long", 8, 32, 1000, 4, "dense", "few units, long sequences"),
+    )}
+
+    @classmethod
+    def make_case(cls, name, cell="rnn", seed=0, n_layers=1, bidirectional=False):
+        import fastrnn
+        case = cls.CASES[name]
+        rng = np.random.default_rng(seed)
+        deep = {"n_layers": n_layers, "bidirectional": bidirectional} \
+            if n_layers != 1 or bidirectional else {}
+        params = fastrnn.init_params(case.k, case.d, cell=cell, random_state=rng, **deep)
+        if name == "toy":
+            return params, np.eye(4)[[0, 1, 2]], np.array([1, 2, 3])
+        shape = (case.T,) if case.B == 1 else (case.B, case.T)
+        y = rng.integers(0, case.k, size=shape)
+        if case.inputs == "ids":
+            X = rng.integers(0, case.k, size=shape)
+        elif case.inputs == "onehot":
+            X = np.eye(case.k)[rng.integers(0, case.k, size=shape)]
+        else:
+            X = rng.standard_normal(shape + (case.k,))
+        return params, X, y
 
 
 @functools.lru_cache(maxsize=None)

@@ -138,9 +138,7 @@ class KernelRate(ThreadsMixin):
     track_multiply_adds_per_second.unit = "GMAC/s"
 
     def track_fraction_of_dgemm(self, case, cell):
-        before = dgemm_rate()[0]
-        rate = self.rate()
-        return three_digits(rate / before)
+        return three_digits(self.rate() / dgemm_rate()[0])
     track_fraction_of_dgemm.unit = "x"
 
     def track_dgemm_multiply_adds_per_second(self, case, cell):

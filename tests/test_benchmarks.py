@@ -72,6 +72,22 @@ def test_case_names_match_fastrnn():
     assert benchmarks.CASES == tuple(CASES)
 
 
+def test_builtin_cases_are_fastrnns():
+    """The suite's copy of the cases (for commits whose wheel lacks them)
+    makes the arrays fastrnn.cli.cases makes."""
+    import numpy as np
+    from fastrnn.cli.cases import make_case
+    assert benchmarks._BuiltinCases.CASES == {name: tuple(case) for name, case in CASES.items()}
+    for name in CASES:
+        for cell, layers, bidirectional in (("rnn", 1, False), ("gru", 2, False),
+                                            ("lstm", 2, True)):
+            ours = benchmarks._BuiltinCases.make_case(name, cell, 0, layers, bidirectional)
+            theirs = make_case(name, cell, 0, layers, bidirectional)
+            assert ours[0].keys() == theirs[0].keys()
+            for a, b in zip((*ours[0].values(), *ours[1:]), (*theirs[0].values(), *theirs[1:])):
+                np.testing.assert_array_equal(a, b)
+
+
 def test_every_class_is_parameterised_readably():
     classes = benchmark_classes()
     names = {cls.__name__ for cls in classes}

@@ -224,7 +224,7 @@ def estimator(name, cell, backend, epochs=1, dtype="float64"):
     occur in the data), fixed random_state and optimizer."""
     import fastrnn
     case = case_data(name, cell, dtype)[3]
-    options = dict(optimizer=DEFAULT_OPTIMIZER, **FIT_OPTIONS.get(name, {}))
+    options = {"optimizer": DEFAULT_OPTIMIZER, **FIT_OPTIONS.get(name, {})}
     if dtype != "float64":
         options["dtype"] = dtype
     return fastrnn.FastRNN(n_hidden=case.d, cell=cell, backend=backend, epochs=epochs,

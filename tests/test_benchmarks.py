@@ -88,6 +88,17 @@ def test_builtin_cases_are_fastrnns():
                 np.testing.assert_array_equal(a, b)
 
 
+def test_estimators_of_every_case():
+    """The estimators the fit benchmarks build, for every case (the runs
+    below fit only the smallest)."""
+    for name in CASES:
+        for dtype in benchmarks.DTYPES:
+            model = benchmarks.estimator(name, "lstm", "numba", dtype=dtype)
+            options = {"optimizer": "sgd", **benchmarks.FIT_OPTIONS.get(name, {})}
+            assert {key: model.get_params()[key] for key in options} == options
+            assert model.get_params()["dtype"] == dtype
+
+
 def test_every_class_is_parameterised_readably():
     classes = benchmark_classes()
     names = {cls.__name__ for cls in classes}

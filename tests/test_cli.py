@@ -890,9 +890,9 @@ USER_ERRORS = [
     # why
     (["why", "--hidden", "0"], ["--hidden", "positive integer"], 2),
     (["why", "--hidden", "4097"], ["--hidden", "at most 4,096"], 2),
-    (["why", "--steps", "0"], ["--steps", "positive integer"], 2),
+    (["why", "--steps", "0"], ["--steps", "at least 51", "'0'"], 2),
     (["why", "--steps", str(10**9)], ["--steps", "at most"], 2),
-    (["why", "--steps", "50"], ["--steps", "more than 50", "50"], 2),
+    (["why", "--steps", "50"], ["--steps", "at least 51", "'50'"], 2),
     (["why", "--seed", "-1"], ["--seed"], 2),
     (["why", "--plot", "folder"], ["--plot folder: is a directory"], 1),
     (["why", "--plot", "no/such/dir/w.png"], ["--plot no/such/dir/w.png", "does not exist"], 1),

@@ -139,13 +139,15 @@ def _estimator(b):
     assert len(b.lines) == 2
 
 
-@claims('clf = FastRNN(n_hidden=16, cell="gru", random_state=0)')
+@claims('clf = FastRNN(n_hidden=16, cell="gru", batch_size=32, epochs=20, random_state=0)')
 def _classifier_and_regressor(b):
     ns = b.ns
     b.says("400 sequences of 12 symbols")
     assert ns["seqs"].shape == (400, 12)
     b.says("one label each")
     assert ns["labels"].shape == (400,)
+    b.says("10 updates an epoch")
+    assert -(-300 // ns["clf"].batch_size) == 10
     b.says("last_step 1.0")
     assert b.lines[0] == "last_step 1.0"
     b.says("True: R² on held-out series")

@@ -11,6 +11,7 @@ with one line ``fastrnn: error: ...`` on stderr and a non-zero exit code:
 """
 import argparse
 import functools
+import math
 import os
 import sys
 import textwrap
@@ -18,8 +19,10 @@ import textwrap
 from fastrnn import __version__, _limits
 from fastrnn._cells import CELL_NAMES
 from fastrnn._codes import OPTIMIZERS
-from fastrnn.cli._util import (CLIError, bounded_positive_int, non_negative_int, positive_float,
-                               positive_int, seed)
+from fastrnn.cli._util import (CLIError, int_between, bounded_positive_int, non_negative_int,
+                               positive_float, positive_int, seed)
+from fastrnn.cli.why import MIN_STEPS as WHY_MIN_STEPS
+from fastrnn.estimator import DEFAULT_LEARNING_RATES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,7 +137,9 @@ def build_parser():
                             "installation has)")
     train.add_argument("--cell", choices=CELL_NAMES, default="rnn",
                        help="rnn: the simple RNN (tanh) of the notes; lstm; gru (default: rnn)")
-    train.add_argument("--hidden", type=bounded_positive_int(_limits.MAX_SIZE), default=100,
+    # A network of d hidden units has at least d² parameters.
+    train.add_argument("--hidden", type=bounded_positive_int(math.isqrt(_limits.MAX_PARAMETERS)),
+                       default=100,
                        metavar="N", help="hidden units (default: 100)")
     train.add_argument("--layers", type=bounded_positive_int(_limits.MAX_LAYERS), default=1,
                        metavar="N", help="stacked layers (default: 1)")
@@ -153,8 +158,9 @@ def build_parser():
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adagrad",
                        help="(default: adagrad)")
     train.add_argument("--lr", type=positive_float, default=None, metavar="X",
-                       help="learning rate (default: 0.1 for adagrad and sgd, 0.01 for "
-                            "momentum and rmsprop, 0.001 for adam)")
+                       help="learning rate (default: " + ", ".join(
+                           f"{rate:g} for {name}" for name, rate in
+                           DEFAULT_LEARNING_RATES.items()) + ")")
     train.add_argument("--seed", type=seed, default=0, metavar="N",
                        help="seed of the initial weights and of the samples (default: 0)")
     train.add_argument("--out", default="model.npz", metavar="MODEL",
@@ -222,8 +228,11 @@ def build_parser():
             "back shrinks with k, for each of them, with a paragraph on why."))
     why.add_argument("--hidden", type=bounded_positive_int(4096), default=32, metavar="N",
                      help="hidden units (default: 32)")
-    why.add_argument("--steps", type=bounded_positive_int(100_000), default=60, metavar="T",
-                     help="length of the input sequence, more than 50 (default: 60)")
+    why.add_argument("--steps", type=int_between(WHY_MIN_STEPS, f"an integer of at least "
+                                                  f"{WHY_MIN_STEPS}", 100_000),
+                     default=60, metavar="T",
+                     help=f"length of the input sequence, at least {WHY_MIN_STEPS} "
+                          "(default: 60)")
     why.add_argument("--seed", type=seed, default=0, metavar="N",
                      help="seed of the weights and inputs (default: 0)")
     why.add_argument("--plot", metavar="PNG",

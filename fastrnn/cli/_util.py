@@ -20,7 +20,7 @@ class CLIError(Exception):
 
 
 # ------------------------------------------------- argparse value checkers
-def _int_between(minimum, what, maximum=None):
+def int_between(minimum, what, maximum=None):
     def check(text):
         try:
             value = int(text)
@@ -35,13 +35,13 @@ def _int_between(minimum, what, maximum=None):
     return check
 
 
-positive_int = _int_between(1, "a positive integer")
-non_negative_int = _int_between(0, "an integer >= 0")
+positive_int = int_between(1, "a positive integer")
+non_negative_int = int_between(0, "an integer >= 0")
 
 
 def bounded_positive_int(maximum):
     """A positive integer of at most ``maximum`` (fastrnn._limits)."""
-    return _int_between(1, "a positive integer", maximum)
+    return int_between(1, "a positive integer", maximum)
 
 
 def positive_float(text):

@@ -25,6 +25,7 @@ from fastrnn._cells import CELLS
 from fastrnn._layout import Architecture
 from fastrnn._modelfile import ModelFileError
 from fastrnn._progress import ProgressLine, format_clock
+from fastrnn._validation import check_network_size
 from fastrnn.cli._util import (MATPLOTLIB_MISSING, CLIError, SlowNote, check_writable,
                                matplotlib_available, stdout_is_terminal)
 from fastrnn.cli.text import DEFAULT_TEXT_NAME, default_text, read_text
@@ -109,6 +110,31 @@ def _n_parameters(args, k):
     return Architecture(args.cell, k, args.hidden, k, args.layers).n_params
 
 
+# Values of the parameters' size held during training: the parameters, the
+# gradient, two optimizer moments (adam's; the others hold fewer) and the
+# copy kept to restore them after a non-finite update.
+COPIES_OF_THE_PARAMETERS = 5
+
+
+def _check_model_size(args, k):
+    """Refuse a network beyond fastrnn's size limit, or one whose parameters
+    alone (times the copies training holds) exceed the machine's memory,
+    before anything is allocated."""
+    try:
+        check_network_size(Architecture(args.cell, k, args.hidden, k, args.layers))
+    except ValueError as exc:
+        raise CLIError(f"--hidden {args.hidden}, --layers {args.layers}: {exc}") from None
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    needed = _n_parameters(args, k) * np.dtype(args.dtype).itemsize * COPIES_OF_THE_PARAMETERS
+    if needed > memory:
+        raise CLIError(f"--hidden {args.hidden}, --layers {args.layers}: training "
+                       f"{_n_parameters(args, k):,} parameters needs more than "
+                       f"{needed / 2**30:.1f} GiB; this machine has {memory / 2**30:.1f} GiB")
+
+
 def _warm_up(args, ids, vocab, out):
     """Run the kernels once on a few characters, so that compiling them (on
     the first run; later runs load them from Numba's cache) is not counted
@@ -130,6 +156,9 @@ def _warm_up(args, ids, vocab, out):
 
 def train(args, out):
     # --------------------------------------------------------------- inputs
+    if args.dropout and args.layers == 1:
+        raise CLIError(f"--dropout {args.dropout:g}: dropout acts between stacked layers; "
+                       "give --layers 2 or more (got --layers 1)", code=2)
     if args.text_file is None:
         text, source = default_text(), DEFAULT_TEXT_NAME
     else:
@@ -148,6 +177,7 @@ def train(args, out):
 
     vocab = CharVocab(text)
     ids = vocab.encode(text)
+    _check_model_size(args, len(vocab))
     X, y = _streams(ids, args.streams, args.bptt)
     n_chars = X.size
     per_char = args.streams / n_chars           # an epoch's loss is a mean over the streams
@@ -188,30 +218,40 @@ def train(args, out):
                     shuffle=False, random_state=rng, warm_start=True, dtype=args.dtype)
     sample_rng = np.random.default_rng([args.seed, 1])
     progress = _Progress(epochs, n_chars, args.streams, out, live=stdout_is_terminal())
-    done, diverged, interrupted = 0, None, False
+    done, diverged, interrupted, fitting = 0, None, False, False
 
     def report(epochs_done, running, losses):
         progress.show(done + epochs_done, int(running[2]), model_losses + losses)
 
-    while done < epochs:
-        due = [epochs, (done // log_every + 1) * log_every]
-        if sample_every:
-            due.append((done // sample_every + 1) * sample_every)
-        model.epochs = min(due) - done
-        model_losses = list(getattr(model, "loss_curve_", []))
-        try:
-            model._fit(X, y, vocab=vocab, report=report)
-        except FloatingPointError as exc:
-            diverged = exc
-        except KeyboardInterrupt:
-            interrupted = True
-        done = len(getattr(model, "loss_curve_", ()))
-        if diverged is not None or interrupted:
-            break
-        sample_now = sample_every and (done % sample_every == 0 or done == epochs)
-        progress.show(done, 0, model.loss_curve_, keep=True)
-        if sample_now:
-            _print_sample(model, text[0], sample_rng, out)
+    # Ctrl-C is caught around the whole loop: it may come while a progress
+    # line or a sample prints, between two fit calls, and the model is saved
+    # all the same.
+    try:
+        while done < epochs:
+            due = [epochs, (done // log_every + 1) * log_every]
+            if sample_every:
+                due.append((done // sample_every + 1) * sample_every)
+            model.epochs = min(due) - done
+            model_losses = list(getattr(model, "loss_curve_", []))
+            fitting = True
+            try:
+                model._fit(X, y, vocab=vocab, report=report)
+            except FloatingPointError as exc:
+                diverged = exc
+            fitting = False
+            done = len(getattr(model, "loss_curve_", ()))
+            if diverged is not None:
+                break
+            sample_now = sample_every and (done % sample_every == 0 or done == epochs)
+            progress.show(done, 0, model.loss_curve_, keep=True)
+            if sample_now:
+                _print_sample(model, text[0], sample_rng, out)
+    except KeyboardInterrupt:
+        interrupted = True
+    except MemoryError:
+        raise CLIError(f"not enough memory to train {_n_parameters(args, k):,} parameters; "
+                       f"use a smaller --hidden (was {args.hidden})") from None
+    done = len(getattr(model, "loss_curve_", ()))
     progress.line.clear()
 
     # ------------------------------------------------------------- the end
@@ -224,12 +264,13 @@ def train(args, out):
         out(f"Training diverged in {where}: {reason}.")
     elif interrupted:
         out(f"Interrupted (Ctrl-C) after {done} of {epochs} epochs"
-            + (" and part of the next." if hasattr(model, "params_") else "."))
+            + (" and part of the next." if fitting and hasattr(model, "params_") else "."))
     if not hasattr(model, "params_"):
         raise CLIError("stopped before the first update; nothing to save",
                        code=EXIT_INTERRUPTED if interrupted else 1)
     # Saved as if one fit had run all the epochs (which gives the same parameters).
     model.set_params(epochs=max(done, 1), warm_start=False, random_state=args.seed)
+    model.n_iter_ = done
     model.save(args.out)
     loss_text = f" (loss/char {model.loss_curve_[-1] * per_char:.3f})" if model.loss_curve_ \
         else ""

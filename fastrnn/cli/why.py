@@ -14,6 +14,7 @@ from fastrnn.functional import forward, loss_and_grad
 from fastrnn.params import init_params
 
 DISTANCES = (0, 1, 2, 5, 10, 20, 30, 40, 50)
+MIN_STEPS = max(DISTANCES) + 1
 CELL_TITLES = {"rnn": "simple RNN", "lstm": "LSTM", "gru": "GRU"}
 
 EXPLANATION = """\
@@ -67,8 +68,6 @@ def run(args, out):
         check_writable(args.plot, "--plot")
         if not matplotlib_available():
             raise CLIError(MATPLOTLIB_MISSING)
-    if args.steps <= max(DISTANCES):
-        raise CLIError(f"--steps: expected more than {max(DISTANCES)}, got {args.steps}")
     cells = ("rnn", "lstm")
     norms = {cell: gradient_norms(cell, args.steps, n_hidden=args.hidden, seed=args.seed)
              for cell in cells}

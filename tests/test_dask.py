@@ -8,6 +8,7 @@ Dask is optional (the ``dask`` extra): skipped without it, except in CI
 (FASTRNN_REQUIRE_OPTIONAL=1). One LocalCluster of two worker processes with
 one thread each serves the module (starting one costs seconds).
 """
+import re
 import threading
 
 import numpy as np
@@ -150,7 +151,11 @@ def test_grid_search_under_the_dask_backend_equals_the_local_search(client):
     here = clone_search(search).fit(X, y)
     with get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
         there = clone_search(search).fit(X, y)
-    assert len(tasks.data) >= 18                     # 6 candidates x 3 folds ran on the workers
+    # joblib sends the calls in batches (keys "batch_of__fit_and_score_<n>_calls-..."):
+    # every one of the 6 candidates x 3 folds (and the refit's) ran on the workers.
+    calls = [re.match(r"batch_of__fit_and_score_(\d+)_calls", task["key"])
+             for task in tasks.data]
+    assert sum(int(call.group(1)) for call in calls if call) >= 18, tasks.data
     assert np.array_equal(here.cv_results_["mean_test_score"],
                           there.cv_results_["mean_test_score"])
     assert len(set(here.cv_results_["mean_test_score"])) > 1

@@ -267,8 +267,8 @@ def test_ctrl_c_after_some_epochs_keeps_them():
 @pytest.mark.slow
 def test_ctrl_c_with_the_numpy_backend():
     """The reference twin (Python loops on the worker thread) stops as well."""
-    latency, result = run_stop_in_an_epoch("rnn", 16, 20_000, backend="numpy")
-    report_latency("numpy backend, rnn d=16, 20 KB text", latency)
+    latency, result = run_stop_in_an_epoch("rnn", 16, 200_000, backend="numpy")
+    report_latency("numpy backend, rnn d=16, 200 KB text", latency)
     assert latency < LATENCY
     check_stopped_model(result, epochs=0)
 

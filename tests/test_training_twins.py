@@ -725,7 +725,8 @@ def test_train_epochs_returns_the_fault_and_where(name, twin, monkeypatch):
 @pytest.mark.parametrize("twin", TWINS)
 def test_train_epochs_without_a_fault_and_stopped(twin, monkeypatch):
     """The same trainings with harmless targets run every epoch (by hand
-    too); with ``stop`` set, each twin returns STOPPED after one update."""
+    too); with ``stop`` set, each twin returns STOPPED before its next
+    update (here the first: nothing changes)."""
     force_threads(monkeypatch, 2)
     fault = FAULTS["update"]
     targets = (1.0, -0.5, 2.0)
@@ -738,8 +739,10 @@ def test_train_epochs_without_a_fault_and_stopped(twin, monkeypatch):
     assert t.step.tolist() == [12]
     t = zero_arguments(fault, epochs=4, targets=targets)
     t.stop[0] = 1
+    theta = t.args[1].copy()
     assert call_train(TWINS[twin], t) == fastrnn._codes.STOPPED
-    assert t.progress.tolist() == [0, 1, 2 * fault.rows] and t.step.tolist() == [1]
+    assert t.progress.tolist() == [0, 0, 0] and t.step.tolist() == [0]
+    assert np.array_equal(t.args[1], theta)
     assert np.isnan(t.losses).all()
 
 

@@ -111,3 +111,28 @@ def run_stoppable(call, stop, on_wait=None):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+class HeldInterrupt:
+    """Ctrl-C held back while something must finish whole (a model file
+    being written after hours of training): ``hit`` says whether one came,
+    and the caller acts on it afterwards. Off the main thread, nothing is
+    held."""
+
+    def __init__(self):
+        self.hit = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False

@@ -96,7 +96,7 @@ def classifier_targets(y, seqs, output, n_outputs, n_inputs, classes=None, name=
             n_outputs = len(classes)
         elif as_ids and n_outputs is None:
             largest = int(labels.max())
-            if largest >= _limits.MAX_LEARNED_CLASSES or int(labels.min()) < 0:
+            if largest >= max(n_inputs, _limits.MAX_LEARNED_CLASSES) or int(labels.min()) < 0:
                 check_targets(y, seqs, None, head, name, dtype)    # refuses, naming y
             n_outputs = max(n_inputs, largest + 1)
         Y = check_targets(y, seqs, n_outputs, head, name, dtype)

@@ -147,6 +147,9 @@ def check_dtype(value, name="dtype"):
         dtype = None
     if dtype is None or dtype.name not in FLOAT_DTYPES:
         raise ValueError(f"{name}: expected float64 or float32, got {value!r}")
+    if not dtype.isnative:                  # the kernels compute in the machine's byte order
+        raise ValueError(f"{name}: expected float64 or float32 in the machine's byte "
+                         f"order, got {value!r}")
     return dtype
 
 

@@ -468,8 +468,8 @@ class _RecurrentEstimator:
                 hyper["betas"] = tuple(hyper["betas"])     # JSON has no tuples
             model = cls(**hyper)
             model._check_hyperparameters()
-            conflicts = _conflicts(model.get_params(), architecture,
-                                   np.dtype(hyper.get("dtype", "float64")))
+            first = next(iter(architecture.shapes()))
+            conflicts = _conflicts(model.get_params(), architecture, arrays[first].dtype)
             if conflicts:
                 name, asked, fitted = conflicts[0]
                 raise ValueError(f"the hyperparameters say {name}={asked!r}, the arrays "
@@ -626,12 +626,33 @@ class FastRNN(_RecurrentEstimator):
         if dtype.kind not in "iufUSb":
             raise ValueError(f"classes: labels of dtype {dtype} cannot be stored")
         listed = classes["values"]
+        scalar = (str,) if dtype.kind in "US" else (bool,) if dtype.kind == "b" else (int, float)
+        if not isinstance(listed, list) or len(listed) != self.n_outputs_ or not all(
+                isinstance(v, scalar) for v in listed):
+            raise ValueError(f"classes: expected {self.n_outputs_} labels of dtype {dtype}")
         if dtype.kind == "S":
             listed = [v.encode("latin-1") for v in listed]
-        values = np.array(listed, dtype=dtype)
-        if values.shape != (self.n_outputs_,) or (len(values) > 1 and
-                                                  not np.all(values[1:] > values[:-1])):
-            raise ValueError(f"classes: expected {self.n_outputs_} sorted distinct labels")
+        # The labels as they are, then in the recorded dtype: a width or a
+        # value the labels do not need (a file asking for gigabytes of
+        # padding, an int that wraps) is refused, not allocated.
+        if dtype.kind in "iu":
+            if any(isinstance(v, float) for v in listed):
+                raise ValueError(f"classes: expected integer labels for dtype {dtype}")
+            bounds = np.iinfo(dtype)
+            if not all(bounds.min <= v <= bounds.max for v in listed):
+                raise ValueError(f"classes: labels beyond what dtype {dtype} holds")
+            natural = np.array(listed, dtype=dtype)
+        else:
+            natural = np.array(listed, dtype=np.float64 if dtype.kind == "f" else None)
+        if dtype.kind in "US" and dtype.itemsize > max(natural.dtype.itemsize,
+                                                            _limits.MAX_LABEL_BYTES):
+            raise ValueError(f"classes: dtype {dtype} is wider than its labels need")
+        with np.errstate(over="ignore", invalid="ignore"):     # then refused as unequal
+            values = natural.astype(dtype)
+        if values.shape != (self.n_outputs_,) or not np.array_equal(values, natural) or (
+                len(values) > 1 and not np.all(values[1:] > values[:-1])):
+            raise ValueError(f"classes: expected {self.n_outputs_} sorted distinct labels "
+                             f"of dtype {dtype}")
         self.classes_ = values
 
     def predict_proba(self, X: Inputs, h0: State = None, return_state: bool = False) -> Any:
@@ -882,53 +903,58 @@ class _Run:
                                                                    self.step.copy())
         fault = 0
         with StopFlag() as stop:
-            while self.epochs_done < epochs and not stop.hit:
-                block = min(block, epochs - self.epochs_done, max(1, _MAX_BLOCK_ORDERS // S))
-                if self.validation is not None:
-                    block = 1
-                order, seeds = _epoch_draws(self.rng, block, S, model.shuffle, dropout)
-                losses = np.full(block, np.nan)
-                progress[:] = 0
-                start = time.perf_counter()
+            try:
+                while self.epochs_done < epochs and not stop.hit:
+                    block = min(block, epochs - self.epochs_done,
+                                max(1, _MAX_BLOCK_ORDERS // S))
+                    if self.validation is not None:
+                        block = 1
+                    order, seeds = _epoch_draws(self.rng, block, S, model.shuffle, dropout)
+                    losses = np.full(block, np.nan)
+                    progress[:] = 0
+                    start = time.perf_counter()
 
-                def call():
-                    return train(*arguments, order, seeds, *options, losses, progress,
-                                 stop.array, **extra)
+                    def call():
+                        return train(*arguments, order, seeds, *options, losses, progress,
+                                     stop.array, **extra)
 
-                def waiting():
-                    self.completed_update |= bool(progress[0] or progress[1])
+                    def waiting():
+                        self.completed_update |= bool(progress[0] or progress[1])
+                        if self.line:
+                            self.line.update(self.epochs_done, progress, self.losses)
+                        if self.report:
+                            self.report(self.epochs_done, progress, self.losses)
+
+                    code = run_stoppable(call, stop, waiting)
+                    elapsed = time.perf_counter() - start
+                    done = int(progress[0])
+                    self.completed_update |= bool(done or progress[1])
+                    self.losses += [float(v) for v in losses[:done]]
+                    self.epochs_done += done
+                    if code not in (0, STOPPED):
+                        fault = code
+                        break
+                    self._watch_the_loss()
                     if self.line:
-                        self.line.update(self.epochs_done, progress, self.losses)
+                        self.line.update(self.epochs_done, progress, self.losses,
+                                         block_done=True)
                     if self.report:
                         self.report(self.epochs_done, progress, self.losses)
-
-                try:
-                    code = run_stoppable(call, stop, waiting)
-                except KeyboardInterrupt:
-                    # A second Ctrl-C: the running call is abandoned (its
-                    # worker may still write into theta), the model untouched.
-                    self.abandoned = True
-                    raise
-                elapsed = time.perf_counter() - start
-                done = int(progress[0])
-                self.completed_update |= bool(done or progress[1])
-                self.losses += [float(v) for v in losses[:done]]
-                self.epochs_done += done
-                if code not in (0, STOPPED):
-                    fault = code
-                    break
-                self._watch_the_loss()
-                if self.line:
-                    self.line.update(self.epochs_done, progress, self.losses, block_done=True)
-                if self.report:
-                    self.report(self.epochs_done, progress, self.losses)
-                if code == STOPPED:                 # a Ctrl-C, or fit_many cancelling
-                    break
-                if self.validation is not None and done:
-                    no_change = self._validate(net, no_change)
-                    if no_change >= model.n_iter_no_change:
+                    if code == STOPPED:                 # a Ctrl-C, or fit_many cancelling
                         break
-                block = max(1, min(8 * block, int(block * _BLOCK_SECONDS / max(elapsed, 1e-9))))
+                    if self.validation is not None and done:
+                        no_change = self._validate(net, no_change)
+                        if no_change >= model.n_iter_no_change:
+                            break
+                    block = max(1, min(8 * block,
+                                       int(block * _BLOCK_SECONDS / max(elapsed, 1e-9))))
+            except KeyboardInterrupt:
+                # A second Ctrl-C, during a call (its worker may still write
+                # into theta) or during this loop's bookkeeping (theta ahead
+                # of the loss curve): the run is abandoned, the model left as
+                # it was before fit.
+                self.abandoned = True
+                raise
             interrupted = stop.hit or code == STOPPED
         if self.line:
             self.line.close(self.epochs_done, self.losses)

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -273,7 +274,31 @@ BAD_PARAMS = {
     "damaged.npz": (lambda p: _npz_damaged(p, compressed=False), ["--params", "damaged.npz"]),
     "damaged_compressed.npz": (lambda p: _npz_damaged(p, compressed=True),
                                ["--params", "damaged_compressed.npz"]),
+    "strings.npz": (lambda p: np.savez(p, **dict(STUDENT, W_X=np.array(["a"]))),
+                    ["--params", "W_X holds <U1 values; expected numbers"]),
+    "bomb.npz": (lambda p: np.savez_compressed(p, **dict(STUDENT, junk=np.zeros(2**23 + 1))),
+                 ["--params", "would take", "bytes"]),
+    "huge_shape.npz": (lambda p: _npz_huge_shape(p), ["--params", "huge_shape.npz"]),
 }
+
+
+def _npz_huge_shape(path):
+    """An .npz whose W_H member declares a shape of 10**12 values (8 TB) and
+    holds nine."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(STUDENT["W_H"], dtype=np.float64))
+    member = buffer.getvalue()
+    header, bigger = b"'shape': (3, 3)", b"'shape': (1000000000000, 3)"
+    start = member.index(header)
+    end = member.index(b"\n", start)
+    spaces = len(bigger) - len(header)
+    assert member[end - spaces:end] == b" " * spaces     # the header keeps its length
+    member = member[:start] + bigger + member[start + len(header):end - spaces] + member[end:]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in STUDENT.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array))
+            archive.writestr(f"{name}.npy", member if name == "W_H" else buffer.getvalue())
 
 
 def _npz_damaged(path, compressed):
@@ -819,6 +844,7 @@ def _files(tmp_path, char_model):
     (tmp_path / "corpus.txt").write_text("the cat sat on the mat.\n" * 20)
     (tmp_path / "folder").mkdir()
     (tmp_path / "hello.npz").write_bytes(char_model.read_bytes())
+    (tmp_path / "link_to_null").symlink_to("/dev/null")
 
 
 USER_ERRORS = [
@@ -864,6 +890,10 @@ USER_ERRORS = [
     (["train", "--seed", "-1"], ["--seed", "'-1'"], 2),
     (["train", "--out", "no/such/dir/m.npz"], ["--out no/such/dir/m.npz", "does not exist"], 1),
     (["train", "--out", "folder"], ["--out folder: is a directory"], 1),
+    # written as a regular file, renamed into place: a device is refused up front
+    (["train", "--out", "/dev/null"], ["--out /dev/null: exists and is not a regular file"], 1),
+    (["train", "--out", "link_to_null"], ["--out link_to_null: exists and is not a regular"],
+     1),
     (["train", "--plot", "folder"], ["--plot folder: is a directory"], 1),
     (["train", "--plot", "no/such/dir/p.png"], ["--plot no/such/dir/p.png", "does not exist"],
      1),
@@ -932,3 +962,27 @@ def test_user_errors_as_a_command(tmp_path, char_model, args, code):
     result = fastrnn(*args, cwd=tmp_path)
     assert_one_line_error(result, "fastrnn: error: ", code=code)
     assert "Traceback" not in result.stdout
+
+
+def test_a_model_that_cannot_be_saved_where_asked_is_saved_elsewhere(tmp_path, char_model):
+    """Training may take hours and --out become unwritable meanwhile (its
+    directory removed, the disk full): the model goes to a file of its own in
+    the temporary directory, and the message says where."""
+    from fastrnn import FastRNN
+    from fastrnn.cli.charlm import _save_model
+    model = FastRNN.load(char_model)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    gone.rmdir()
+    saved, failure = _save_model(model, str(gone / "m.npz"))
+    try:
+        assert failure and saved != str(gone / "m.npz") and not gone.exists()
+        assert os.path.dirname(saved) == tempfile.gettempdir()
+        again = FastRNN.load(saved)
+        for key, value in model.params_.items():
+            assert np.array_equal(again.params_[key], value), key
+        assert again.vocab_.chars == model.vocab_.chars
+    finally:
+        os.unlink(saved)
+    written, failure = _save_model(model, str(tmp_path / "m.npz"))
+    assert failure is None and written == str(tmp_path / "m.npz")

@@ -1654,6 +1654,7 @@ BAD_HYPER = [
     ("tol", -1, ValueError), ("tol", float("nan"), ValueError), ("tol", float("inf"), ValueError),
     ("tol", "0", ValueError), ("tol", True, ValueError), ("tol", None, ValueError),
     ("dtype", "float16", ValueError), ("dtype", np.int32, ValueError), ("dtype", None, ValueError),
+    ("dtype", ">f4", ValueError),
 ]
 
 
@@ -1785,6 +1786,11 @@ def test_ids_beyond_the_learned_bound_ask_for_n_inputs_or_n_outputs():
     model = FastRNN(n_hidden=2, epochs=1, n_inputs=big + 1).fit(np.array([0, big, 1]),
                                                                 np.array([0, 1, 0]))
     assert model.n_inputs_ == big + 1
+    # a language model over a vocabulary of n_inputs: its next ids, beyond the
+    # bound but within n_inputs, are ids of that vocabulary
+    ids = np.array([0, big, 1, 2])
+    model = FastRNN(n_hidden=2, epochs=1, n_inputs=big + 1).fit(ids[:-1], ids[1:])
+    assert model.n_outputs_ == big + 1
     # labels (not token ids) are encoded, so any integer is a label
     assert np.array_equal(fitted(X0, np.array([0, 2**40]), epochs=1).classes_, [0, 2**40])
 

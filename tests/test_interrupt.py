@@ -493,3 +493,41 @@ def test_a_callers_own_handler_is_kept():
     finally:
         signal.signal(signal.SIGINT, previous)
     assert calls == []
+
+
+def test_a_second_ctrl_c_during_the_bookkeeping_leaves_the_model_as_it_was():
+    """A second Ctrl-C may land after a compiled call returned, before the
+    loss curve counts its epochs (here: raised by the progress report the
+    bookkeeping calls). The updates of that call are then not kept: the model
+    is left as it was before the fit, never half counted."""
+    X, y = dense_data()
+    handler = signal.getsignal(signal.SIGINT)
+    model = FastRNN(n_hidden=4, epochs=2, random_state=0, warm_start=True).fit(X, y)
+    before = {key: value.copy() for key, value in model.params_.items()}
+    curve = list(model.loss_curve_)
+
+    def second_ctrl_c(epochs_done, progress, losses):
+        if epochs_done > 0:                       # after the call: its epochs are in losses
+            raise KeyboardInterrupt
+
+    model.set_params(epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        model._fit(X, y, report=second_ctrl_c)
+    assert model.loss_curve_ == curve and model.n_iter_ == 2
+    for key, value in before.items():
+        assert np.array_equal(model.params_[key], value), key
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_held_interrupt_keeps_a_ctrl_c_for_after_the_block():
+    """What fastrnn train uses while it writes the model file: a Ctrl-C in
+    the block does not stop it; ``hit`` says it came; the handler is back."""
+    from fastrnn._interrupt import HeldInterrupt
+    handler = signal.getsignal(signal.SIGINT)
+    with HeldInterrupt() as held:
+        assert not held.hit
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)                              # the handler runs here
+        finished = True
+    assert finished and held.hit
+    assert signal.getsignal(signal.SIGINT) is handler

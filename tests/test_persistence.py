@@ -582,6 +582,17 @@ INCONSISTENT = [
     ("classes-repeated", u(classes__values=[0, 0, 2, 3, 4, 5, 6, 7]), {}, "classes"),
     ("classes-object-dtype", u(classes__dtype="|O"), {}, "classes"),
     ("classes-a-list", u(classes=[1]), {}, None),
+    # a dtype that would allocate gigabytes from a few bytes of JSON, values it
+    # cannot hold, values of another kind
+    ("classes-padded-to-gigabytes", u(classes__dtype="<U500000000"), {}, "classes"),
+    ("classes-int-overflows", u(classes__values=[0, 1, 2, 3, 4, 5, 6, 2**70]), {}, "classes"),
+    ("classes-int-wraps", u(classes__dtype="<i1", classes__values=[0, 1, 2, 3, 4, 5, 6, 300]),
+     {}, "classes"),
+    ("classes-float-as-int", u(classes__values=[0, 1, 2, 3, 4, 5, 6, 7.5]), {}, "classes"),
+    ("classes-strings-as-int", u(classes__values=list("abcdefgh")), {}, "classes"),
+    ("classes-nested", u(classes__values=[[0]] * 8), {}, "classes"),
+    ("classes-float32-overflows", u(classes__dtype="<f4", classes__values=[
+        0, 1, 2, 3, 4, 5, 6, 1e300]), {}, "classes"),
     ("n_iter-beyond-the-loss-curve", u(n_iter=5), {}, "n_iter"),
     ("n_iter-negative", u(n_iter=-1), {}, "n_iter"),
     ("n_iter-a-float", u(n_iter=1.0), {}, "n_iter"),

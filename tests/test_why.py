@@ -238,6 +238,7 @@ def test_fastrnn_why_other_sizes_and_seeds(tmp_path):
     assert "16 hidden units" in result.stdout and "(seed 4)" in result.stdout
     assert "70 random inputs" in result.stdout
     expected = {cell: hand_norms(cell, 70, 8, 16, 4, DISTANCES) for cell in ("rnn", "lstm")}
+    assert sorted(rows) == sorted(DISTANCES)
     for k, (rnn, lstm) in rows.items():
         assert rnn == pytest.approx(expected["rnn"][k] / expected["rnn"][0], rel=6e-3), k
         assert lstm == pytest.approx(expected["lstm"][k] / expected["lstm"][0], rel=6e-3), k

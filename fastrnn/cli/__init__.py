@@ -279,6 +279,11 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:             # a file that could not be written (a full disk...)
+        sys.stdout.flush()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"fastrnn: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

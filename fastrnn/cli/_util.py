@@ -101,12 +101,20 @@ def time_calls(func, repeat, warm_up=True, clock=time.perf_counter):
 
 # ---------------------------------------------------------------- files
 def check_writable(path, option):
-    """Fail before any work if ``path`` cannot be written later."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
+    """Fail before any work if ``path`` cannot be written later as a regular
+    file (through a symlink: its target), as fastrnn writes its files."""
     if os.path.isdir(path):
         raise CLIError(f"{option} {path}: is a directory; expected a file name")
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target) or "."
     if not os.path.isdir(directory):
         raise CLIError(f"{option} {path}: the directory {directory} does not exist")
+    if os.path.lexists(target):
+        if not os.path.isfile(target):
+            raise CLIError(f"{option} {path}: exists and is not a regular file")
+        if not os.access(target, os.W_OK):
+            raise CLIError(f"{option} {path}: the file is not writable")
+    # The file is written beside its target, then renamed over it.
     if not os.access(directory, os.W_OK):
         raise CLIError(f"{option} {path}: cannot write in {directory}")
 

@@ -17,11 +17,13 @@ saves the model and exits with 130.
 import math
 import os
 import re
+import tempfile
 import time
 
 import numpy as np
 
 from fastrnn._cells import CELLS
+from fastrnn._interrupt import HeldInterrupt
 from fastrnn._layout import Architecture
 from fastrnn._modelfile import ModelFileError
 from fastrnn._progress import ProgressLine, format_clock
@@ -271,11 +273,17 @@ def train(args, out):
     # Saved as if one fit had run all the epochs (which gives the same parameters).
     model.set_params(epochs=max(done, 1), warm_start=False, random_state=args.seed)
     model.n_iter_ = done
-    model.save(args.out)
+    with HeldInterrupt() as held:                 # a second Ctrl-C waits for the file
+        saved, failure = _save_model(model, args.out)
+    interrupted = interrupted or held.hit
     loss_text = f" (loss/char {model.loss_curve_[-1] * per_char:.3f})" if model.loss_curve_ \
         else ""
-    out(f"Saved the model after {done} epoch{'s' if done != 1 else ''}{loss_text} to {args.out}")
-    out(f"Generate text with: fastrnn sample {_quote(args.out)}")
+    if failure is not None:
+        out(f"Could not write --out {args.out} ({failure}).")
+    out(f"Saved the model after {done} epoch{'s' if done != 1 else ''}{loss_text} to {saved}")
+    out(f"Generate text with: fastrnn sample {_quote(saved)}")
+    if failure is not None:
+        raise CLIError(f"--out {args.out}: {failure}; the model is in {saved}")
     if args.plot is not None and model.loss_curve_:
         if not plot_possible:
             raise CLIError(MATPLOTLIB_MISSING)
@@ -287,6 +295,24 @@ def train(args, out):
     if diverged is not None:
         raise CLIError(f"training diverged ({reason}); try a smaller --lr (was {lr:g})")
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _save_model(model, path):
+    """Save to ``path``; if that fails (the disk filled up, the file was
+    made read-only during training...), to a file of its own in the
+    temporary directory, so that no training is lost. Returns the path
+    written and why ``path`` failed (None if it did not)."""
+    try:
+        return model.save(path), None
+    except (OSError, ModelFileError) as exc:
+        failure = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    fd, rescue = tempfile.mkstemp(prefix="fastrnn-train-", suffix=".npz")
+    os.close(fd)
+    try:
+        return model.save(rescue), failure
+    except (OSError, ModelFileError) as exc:
+        raise CLIError(f"--out {path}: {failure}; saving to {rescue} failed too: {exc}") \
+            from None
 
 
 def _quote(path):

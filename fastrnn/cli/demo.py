@@ -11,10 +11,10 @@ shifted sequence, on both backends.
 import os
 import time
 import zipfile
-import zlib
 
 import numpy as np
 
+from fastrnn._modelfile import _CORRUPT
 from fastrnn.cli._util import CLIError, SlowNote, time_calls
 from fastrnn.estimator import FastRNN
 from fastrnn.functional import forward, loss_and_grad
@@ -29,6 +29,8 @@ TOY_Y = np.eye(4)[[1, 2, 3]]        # y_1, y_2, y_3: the next symbol, one-hot
 
 # fastrnn's keys, with the notes' names.
 NOTES_NAMES = {"W_x": "W_X", "W_h": "W_H", "b_h": "b_h", "W_y": "W_Y", "b_y": "b_y"}
+# The most a --params file may unpack to (d = 1000 takes 8 MB).
+MAX_PARAMS_BYTES = 2**26
 COMPILE_NOTE = ("(compiling the kernels: the first run only; measured 10 to 40 s on a 2-core "
                 "machine, depending on how busy it is. Later runs load them from Numba's "
                 "cache.)")
@@ -59,9 +61,15 @@ def read_params(path):
             if f.read(4) != b"PK\x03\x04":
                 raise ValueError("it is not a zip archive, as np.savez writes")
             f.seek(0)
+            with zipfile.ZipFile(f) as archive:     # sizes as declared, before inflating
+                unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > MAX_PARAMS_BYTES:
+                raise ValueError(f"its arrays would take {unpacked:,} bytes; the "
+                                 f"assignment's weights take far less")
+            f.seek(0)
             with np.load(f, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except _CORRUPT as exc:
         raise CLIError(f"--params {path}: not a NumPy .npz file ({exc})") from None
     params = {}
     for key, notes in NOTES_NAMES.items():
@@ -69,6 +77,9 @@ def read_params(path):
         if not found:
             raise CLIError(f"--params {path}: no array {notes} (the file has "
                            f"{sorted(arrays) or 'no arrays'})")
+        if arrays[found[0]].dtype.kind not in "iuf":
+            raise CLIError(f"--params {path}: {found[0]} holds {arrays[found[0]].dtype} "
+                           f"values; expected numbers")
         params[key] = np.asarray(arrays[found[0]], dtype=np.float64)
     d = params["W_h"].shape[0] if params["W_h"].ndim == 2 else -1
     expected = {"W_x": (d, 4), "W_h": (d, d), "b_h": (d,), "W_y": (4, d), "b_y": (4,)}

@@ -46,10 +46,10 @@ def plot_bench(path, rows, header_lines, warnings):
     result. ``header_lines`` (machine and versions) go under the title."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
-    series = [("reference", "NumPy reference", "tab:blue"),
-              ("torch32", "PyTorch float32", "tab:orange"),
-              ("torch64", "PyTorch float64", "tab:red")]
-    series = [s for s in series if any(row[s[0]] is not None for row in rows)]
+    from fastrnn.cli.bench import SERIES
+    colours = {"reference": "tab:blue", "torch32": "tab:orange", "torch64": "tab:red"}
+    series = [(key, SERIES[key], colour) for key, colour in colours.items()
+              if any(row[key] is not None for row in rows)]
     labels = [f"{row['case']}\n{row['cell']}" for row in rows]
     fig_width = max(8.0, 1.1 * len(rows) + 2)
     fig = Figure(figsize=(fig_width, 5.5), layout="constrained")

@@ -72,15 +72,28 @@ class StopFlag:
         shared = getattr(_local, "stop", None)
         if shared is not None:
             self._shared, self.array = shared, shared.array
-        elif threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+        else:
+            self._previous = _install(self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        self._previous = _restore(self._previous)
         return False
+
+
+def _install(handler):
+    """``handler`` for SIGINT, on the main thread (the only one Python lets
+    have one); the handler it replaces, or None elsewhere."""
+    if threading.current_thread() is threading.main_thread():
+        return signal.signal(signal.SIGINT, handler)
+    return None
+
+
+def _restore(previous):
+    """Put back what _install replaced; None, to clear the caller's record."""
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+    return None
 
 
 def run_stoppable(call, stop, on_wait=None):
@@ -127,12 +140,9 @@ class HeldInterrupt:
         self.hit = True
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+        self._previous = _install(self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        self._previous = _restore(self._previous)
         return False

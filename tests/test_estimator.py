@@ -253,6 +253,27 @@ def test_sklearn_tools_accept_the_estimators():
     assert clone.score(X, y) == metrics.accuracy_score(y.ravel(), clone.predict(X).ravel())
 
 
+def test_import_fastrnn_loads_no_cli_and_no_plotting():
+    """The top level is the API and its runtime: fitting, saving and loading
+    a model in a fresh interpreter imports neither fastrnn.cli nor
+    matplotlib."""
+    script = textwrap.dedent("""
+        import os, sys, tempfile
+        import numpy as np
+        import fastrnn
+        X = np.random.default_rng(0).normal(size=(3, 4, 2))
+        m = fastrnn.FastRNN(n_hidden=3, epochs=2, random_state=0).fit(X, np.array([0, 1, 0]))
+        path = m.save(os.path.join(tempfile.mkdtemp(), "m.npz"))
+        fastrnn.FastRNN.load(path).predict(X)
+        print(sorted(name for name in sys.modules
+                     if name.startswith("fastrnn.cli") or name.split(".")[0] == "matplotlib"))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_fastrnn_never_imports_sklearn():
     """Fitting, predicting, scoring and a not-fitted error, in a fresh
     interpreter: scikit-learn is never imported by fastrnn itself."""

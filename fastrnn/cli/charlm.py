@@ -253,27 +253,29 @@ def train(args, out):
     except MemoryError:
         raise CLIError(f"not enough memory to train {_n_parameters(args, k):,} parameters; "
                        f"use a smaller --hidden (was {args.hidden})") from None
-    done = len(getattr(model, "loss_curve_", ()))
-    progress.line.clear()
+    # From here until the file is written, a further Ctrl-C is held: the
+    # model is saved whole, then the exit code says it came.
+    with HeldInterrupt() as held:
+        done = len(getattr(model, "loss_curve_", ()))
+        progress.line.clear()
 
-    # ------------------------------------------------------------- the end
-    reason = None
-    if diverged is not None:
-        match = re.match(r"fit: (.*?) in epoch (\d+), update (\d+)", str(diverged))
-        reason = match.group(1) if match else "the loss or parameters became non-finite"
-        where = f"epoch {match.group(2)}, update {match.group(3)}" if match \
-            else f"epoch {done + 1}"
-        out(f"Training diverged in {where}: {reason}.")
-    elif interrupted:
-        out(f"Interrupted (Ctrl-C) after {done} of {epochs} epochs"
-            + (" and part of the next." if fitting and hasattr(model, "params_") else "."))
-    if not hasattr(model, "params_"):
-        raise CLIError("stopped before the first update; nothing to save",
-                       code=EXIT_INTERRUPTED if interrupted else 1)
-    # Saved as if one fit had run all the epochs (which gives the same parameters).
-    model.set_params(epochs=max(done, 1), warm_start=False, random_state=args.seed)
-    model.n_iter_ = done
-    with HeldInterrupt() as held:                 # a second Ctrl-C waits for the file
+        # --------------------------------------------------------- the end
+        reason = None
+        if diverged is not None:
+            match = re.match(r"fit: (.*?) in epoch (\d+), update (\d+)", str(diverged))
+            reason = match.group(1) if match else "the loss or parameters became non-finite"
+            where = f"epoch {match.group(2)}, update {match.group(3)}" if match \
+                else f"epoch {done + 1}"
+            out(f"Training diverged in {where}: {reason}.")
+        elif interrupted:
+            out(f"Interrupted (Ctrl-C) after {done} of {epochs} epochs"
+                + (" and part of the next." if fitting and hasattr(model, "params_") else "."))
+        if not hasattr(model, "params_"):
+            raise CLIError("stopped before the first update; nothing to save",
+                           code=EXIT_INTERRUPTED if interrupted else 1)
+        # Saved as if one fit had run all the epochs (which gives the same parameters).
+        model.set_params(epochs=max(done, 1), warm_start=False, random_state=args.seed)
+        model.n_iter_ = done
         saved, failure = _save_model(model, args.out)
     interrupted = interrupted or held.hit
     loss_text = f" (loss/char {model.loss_curve_[-1] * per_char:.3f})" if model.loss_curve_ \

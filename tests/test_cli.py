@@ -20,6 +20,7 @@ import pytest
 
 from _optional import require
 from fastrnn import CharVocab, FastRNN, FastRNNRegressor, init_params
+from fastrnn.cli._util import CLIError
 
 # Generous: the first run on a fresh machine compiles the training kernels.
 TIMEOUT = 600
@@ -986,3 +987,21 @@ def test_a_model_that_cannot_be_saved_where_asked_is_saved_elsewhere(tmp_path, c
         os.unlink(saved)
     written, failure = _save_model(model, str(tmp_path / "m.npz"))
     assert failure is None and written == str(tmp_path / "m.npz")
+
+
+def test_when_the_rescue_fails_too_one_error_and_no_file_left(tmp_path, char_model,
+                                                               monkeypatch):
+    from fastrnn import FastRNN
+    from fastrnn.cli.charlm import _save_model
+    model = FastRNN.load(char_model)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(model, "save", full_disk)
+    with pytest.raises(CLIError, match=r"^--out m\.npz: No space left on device; saving to "
+                                       r".* failed too"):
+        _save_model(model, "m.npz")
+    assert not any((tmp_path / "tmp").iterdir())

@@ -12,7 +12,9 @@ across them, so the parameters are bit for bit those of one ``fit`` call
 over all the epochs.
 
 Ctrl-C stops training after the running update (within about a second),
-saves the model and exits with 130.
+saves the model and exits with 130; a further Ctrl-C waits until the file
+is written. If --out cannot be written at the end, the model goes to a file
+in the temporary directory, named in the error.
 """
 import math
 import os
@@ -313,6 +315,7 @@ def _save_model(model, path):
     try:
         return model.save(rescue), failure
     except (OSError, ModelFileError) as exc:
+        os.unlink(rescue)                           # the empty file mkstemp made
         raise CLIError(f"--out {path}: {failure}; saving to {rescue} failed too: {exc}") \
             from None
 

@@ -40,17 +40,16 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
             add_products(h[:n_run], W_hT, hr[:n_run])
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
-            a, kept, h_t = A[n], cache[n], H[n]
-            for i in range(d):
-                r_t = sigmoid(a[i] + hr[s, i])
-                u_t = sigmoid(a[d + i] + hr[s, d + i])
-                hn_t = hr[s, 2 * d + i] + b_hn[i]
-                n_t = tanh(a[2 * d + i] + r_t * hn_t)
-                h_t[i] = (one - u_t) * n_t + u_t * h[s, i]   # h_t = (1 - u_t) n_t + u_t h_{t-1}
-                kept[i] = r_t
-                kept[d + i] = u_t
-                kept[2 * d + i] = n_t
-                kept[3 * d + i] = hn_t
+            a, kept, h_t, hr_s, h_s = A[n], cache[n], H[n], hr[s], h[s]
+            # One short loop per operation, so each vectorises (see lstm).
+            for i in range(2 * d):                  # r_t, u_t
+                kept[i] = sigmoid(a[i] + hr_s[i])
+            for i in range(d):                      # W_hn h_{t-1} + b_hn
+                kept[3 * d + i] = hr_s[2 * d + i] + b_hn[i]
+            for i in range(d):                      # n_t
+                kept[2 * d + i] = tanh(a[2 * d + i] + kept[i] * kept[3 * d + i])
+            for i in range(d):                      # h_t = (1 - u_t) n_t + u_t h_{t-1}
+                h_t[i] = (one - kept[d + i]) * kept[2 * d + i] + kept[d + i] * h_s[i]
             copy_into(h[s], h_t)
     for s in range(B):
         copy_into(state_last[0, order[s]], h[s])
@@ -88,22 +87,22 @@ def backward_steps(W_h, b_hn, offsets, order, running, reverse, state0, H, cache
                 h_prev = state0[0, b]
             else:
                 h_prev = H[n + 1 if reverse else n - 1]
-            for i in range(d):
-                r_t = kept[i]
-                u_t = kept[d + i]
+            dh_s, da_s, direct_s = dh[s], da[s], direct[s]
+            # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}, then through tanh' and σ'
+            for i in range(d):                      # dn
                 n_t = kept[2 * d + i]
-                hn_t = kept[3 * d + i]
-                # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}, then through tanh' and σ'
-                dn = dh[s, i] * (one - u_t) * (one - n_t * n_t)
-                du = dh[s, i] * (h_prev[i] - n_t) * (u_t * (one - u_t))
-                dr = dn * hn_t * (r_t * (one - r_t))
-                dax[i] = dr
-                dax[d + i] = du
-                dax[2 * d + i] = dn
-                da[s, i] = dr
-                da[s, d + i] = du
-                da[s, 2 * d + i] = dn * r_t
-                direct[s, i] = dh[s, i] * u_t
+                dax[2 * d + i] = dh_s[i] * (one - kept[d + i]) * (one - n_t * n_t)
+            for i in range(d):                      # du
+                u_t = kept[d + i]
+                dax[d + i] = dh_s[i] * (h_prev[i] - kept[2 * d + i]) * (u_t * (one - u_t))
+            for i in range(d):                      # dr
+                r_t = kept[i]
+                dax[i] = dax[2 * d + i] * kept[3 * d + i] * (r_t * (one - r_t))
+            for i in range(d):
+                direct_s[i] = dh_s[i] * kept[d + i]
+            copy_into(da_s[:2 * d], dax[:2 * d])
+            for i in range(d):
+                da_s[2 * d + i] = dax[2 * d + i] * kept[i]
             copy_into(dA_h[n], da[s])
     db_hn[:] = 0.0
     for n in range(N):

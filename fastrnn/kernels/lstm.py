@@ -46,20 +46,20 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
             add_products(h[:n_run], W_hT, a[:n_run])
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
-            kept, h_t = cache[n], H[n]
-            for i in range(d):
-                f_t = sigmoid(a[s, i])
-                i_t = sigmoid(a[s, d + i])
-                o_t = sigmoid(a[s, 2 * d + i])
-                g_t = tanh(a[s, 3 * d + i])
-                c_t = f_t * c[s, i] + i_t * g_t     # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                h_t[i] = o_t * tanh(c_t)            # h_t = o_t ⊙ tanh(c_t)
-                c[s, i] = c_t
-                kept[i] = f_t
-                kept[d + i] = i_t
-                kept[2 * d + i] = o_t
-                kept[3 * d + i] = g_t
-                kept[4 * d + i] = c_t
+            kept, h_t, a_s, c_s = cache[n], H[n], a[s], c[s]
+            # One short loop per operation, each over two or three arrays:
+            # LLVM vectorises those (a single loop writing five arrays ran
+            # scalar, measured 8x slower). The same operations in the same
+            # order, so the same numbers.
+            for i in range(3 * d):                  # f_t, i_t, o_t
+                kept[i] = sigmoid(a_s[i])
+            for i in range(3 * d, 4 * d):           # g_t
+                kept[i] = tanh(a_s[i])
+            for i in range(d):                      # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+                c_s[i] = kept[i] * c_s[i] + kept[d + i] * kept[3 * d + i]
+            copy_into(kept[4 * d:], c_s)
+            for i in range(d):                      # h_t = o_t ⊙ tanh(c_t)
+                h_t[i] = kept[2 * d + i] * tanh(c_s[i])
             copy_into(h[s], h_t)
     for s in range(B):
         copy_into(state_last[0, order[s]], h[s])
@@ -97,20 +97,25 @@ def backward_steps(W_h, b_hn, offsets, order, running, reverse, state0, H, cache
                 c_prev = state0[1, b]
             else:
                 c_prev = cache[n + 1 if reverse else n - 1, 4 * d:]
+            # As in the forward pass, one loop per few arrays so each vectorises.
+            da_s, dh_s, dc_s = da[s], dh[s], dc[s]
             for i in range(d):
-                f_t = kept[i]
-                i_t = kept[d + i]
                 o_t = kept[2 * d + i]
-                g_t = kept[3 * d + i]
                 tanh_c = tanh(kept[4 * d + i])
-                # h_t = o_t ⊙ tanh(c_t);  c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                dc_t = dh[s, i] * o_t * (one - tanh_c * tanh_c) + dc[s, i]
-                # through σ' = σ(1 - σ) and tanh' = 1 - tanh², stacked f, i, o, g
-                da[s, i] = (dc_t * c_prev[i]) * (f_t * (one - f_t))
-                da[s, d + i] = (dc_t * g_t) * (i_t * (one - i_t))
-                da[s, 2 * d + i] = (dh[s, i] * tanh_c) * (o_t * (one - o_t))
-                da[s, 3 * d + i] = (dc_t * i_t) * (one - g_t * g_t)
-                dc[s, i] = dc_t * f_t
+                # h_t = o_t ⊙ tanh(c_t), through σ' = σ(1 - σ) and tanh' = 1 - tanh²
+                da_s[2 * d + i] = (dh_s[i] * tanh_c) * (o_t * (one - o_t))
+                # dh_s becomes dc_t, the gradient reaching c_t
+                dh_s[i] = dh_s[i] * o_t * (one - tanh_c * tanh_c) + dc_s[i]
+            for i in range(d):                      # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+                f_t = kept[i]
+                da_s[i] = (dh_s[i] * c_prev[i]) * (f_t * (one - f_t))
+            for i in range(d):
+                i_t = kept[d + i]
+                g_t = kept[3 * d + i]
+                da_s[d + i] = (dh_s[i] * g_t) * (i_t * (one - i_t))
+                da_s[3 * d + i] = (dh_s[i] * i_t) * (one - g_t * g_t)
+            for i in range(d):
+                dc_s[i] = dh_s[i] * kept[i]
             copy_into(dA_x[n], da[s])
     dstate0[0] = 0.0
     for s in range(B):

@@ -31,7 +31,7 @@ MAX_CHUNKS = 4
 # fastrnn._train_threads) from this many multiply-adds per update on, where
 # the Python step costs a few percent of the update; below, the whole
 # training loop runs in one compiled call on one core.
-MIN_PARALLEL_FIT_WORK = 20_000_000
+MIN_PARALLEL_FIT_WORK = 10_000_000
 
 _pools = {}
 _pools_lock = threading.Lock()
@@ -110,7 +110,7 @@ def chunk_bounds(n_sequences, n_rows, work_per_row):
     """Sequence boundaries of the chunks a batch is cut into: a function of
     the batch's sizes only, never of the thread count."""
     if n_sequences < 2 or n_rows * work_per_row < MIN_PARALLEL_WORK:
-        return np.array([0, n_sequences])
+        return (0, n_sequences)                  # one chunk (a tuple: cheap for one step)
     n_chunks = min(n_sequences, MAX_CHUNKS)
     return (np.arange(n_chunks + 1) * n_sequences) // n_chunks
 

@@ -444,10 +444,10 @@ def check_inputs(X, n_inputs, name="X", dtype=np.float64):
         k = _features(n_inputs)
         raise ValueError(f"{name}: expected shape (T, {k}) or (B, T, {k}) for input "
                          f"vectors, or (T,) or (B, T) for token ids, got shape {array.shape}")
-    single = array.ndim == (1 if ids else 2)
-    B, T = (1, array.shape[0]) if single else array.shape[:2]
-    offsets = np.arange(B + 1, dtype=np.int64) * T
-    return Sequences(data, offsets, "single" if single else "batch")
+    if array.ndim == (1 if ids else 2):
+        return Sequences(data, np.array([0, array.shape[0]], dtype=np.int64), "single")
+    B, T = array.shape[:2]
+    return Sequences(data, np.arange(B + 1, dtype=np.int64) * T, "batch")
 
 
 def n_inputs_of(seqs):

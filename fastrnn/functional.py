@@ -5,7 +5,6 @@ then call the network function of the chosen backend: ``backend="numba"``
 the compiled kernels, ``backend="numpy"`` the readable reference. Inputs
 are never modified.
 """
-import contextlib
 from typing import Any
 
 import numpy as np
@@ -208,20 +207,27 @@ def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
     return float(value), grad, dstate0, (dX if return_dX else None)
 
 
-@contextlib.contextmanager
-def _overflow_reported(backend):
+class _overflow_reported:
     """Overflow inside the network is reported by both twins alike, as a
     FloatingPointError that says what to do (NumPy's own warnings about it
-    would only be noise)."""
-    try:
-        if backend == "numpy":
-            with np.errstate(all="ignore"):
-                yield
-        else:
-            yield
-    except FloatingPointError as exc:
-        raise FloatingPointError(f"X: {exc} inside the network; the inputs or the parameters "
-                                 f"are too large (scale them down)") from None
+    would only be noise). A class, not a generator: entered on every call,
+    including one-step streaming calls, where contextlib's machinery
+    costs a microsecond."""
+
+    def __init__(self, backend):
+        self._quiet = np.errstate(all="ignore") if backend == "numpy" else None
+
+    def __enter__(self):
+        if self._quiet is not None:
+            self._quiet.__enter__()
+
+    def __exit__(self, kind, exc, traceback):
+        if self._quiet is not None:
+            self._quiet.__exit__(kind, exc, traceback)
+        if kind is FloatingPointError:
+            raise FloatingPointError(f"X: {exc} inside the network; the inputs or the "
+                                     f"parameters are too large (scale them down)") from None
+        return False
 
 
 def _require_finite(values, what):

@@ -156,8 +156,11 @@ def check_dtype(value, name="dtype"):
 def as_float64(array, name, dtype=np.float64):
     """C-contiguous ``dtype`` (float64 or float32) with finite values (a copy
     only when needed)."""
-    with np.errstate(over="ignore"):               # a huge value: refused below
-        out = _writeable(np.ascontiguousarray(array, dtype=dtype))
+    if type(array) is np.ndarray and array.dtype == dtype:    # nothing to convert
+        out = _writeable(np.ascontiguousarray(array))
+    else:
+        with np.errstate(over="ignore"):           # a huge value: refused below
+            out = _writeable(np.ascontiguousarray(array, dtype=dtype))
     if not all_finite(out.reshape(-1)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
         given = array[bad] if isinstance(array, np.ndarray) and array.shape == out.shape else out[bad]
@@ -661,8 +664,11 @@ def check_states(h0, net, seqs):
         if value is None:
             continue
         if type(value) is np.ndarray and value.shape == shape and value.dtype == net.dtype \
-                and all_finite(value.reshape(-1)):
-            state0[:, j] = value.reshape(S, B, d)          # the common case, made cheap
+                and all_finite(value if value.ndim == 1 else value.reshape(-1)):
+            if a.is_deep:                                  # the common case, made cheap
+                state0[:, j] = value.reshape(S, B, d)
+            else:                                          # (d,) or (B, d) into (B, d)
+                state0[0, j] = value
             continue
         array = as_real_array(value, name)
         if array.shape != shape:
@@ -678,14 +684,14 @@ def states_out(states, net, seqs):
     :func:`check_states`): h, or (h, c) for an LSTM."""
     a = net.architecture
     if not a.is_deep and seqs.form == "single":
-        out = tuple(states[0, j, 0] for j in range(net.n_states))   # views, (d,)
+        out = [states[0, j, 0] for j in range(states.shape[1])]     # views, (d,)
     elif not a.is_deep:
-        out = tuple(states[0, j] for j in range(net.n_states))      # views, (B, d)
+        out = [states[0, j] for j in range(states.shape[1])]        # views, (B, d)
     else:
         out = tuple(np.ascontiguousarray(states[:, j]).reshape(
             (a.n_slots,) + ((a.n_hidden,) if seqs.form == "single" else states.shape[2:]))
             for j in range(net.n_states))
-    return out[0] if net.cell != "lstm" else out
+    return out[0] if net.cell != "lstm" else tuple(out)
 
 
 def unpack_steps(packed, seqs):
@@ -694,6 +700,8 @@ def unpack_steps(packed, seqs):
     if seqs.form == "list":
         o = seqs.offsets
         return [packed[o[b]:o[b + 1]] for b in range(seqs.n_sequences)]
+    if seqs.form == "single":                    # (T, ...) already
+        return packed
     return packed.reshape(step_shape(seqs) + packed.shape[1:])
 
 

@@ -115,8 +115,11 @@ def forward(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches,
                    last_step)
     order, running = longest_first(offsets)
     dropped = np.empty((0,) + Hs.shape[1:], dtype=Hs.dtype)
-    _forward_layers(cell, theta, table, X, offsets, order, running, state0, 0.0, 0, 0,
-                    Hs, caches, state_last, dropped)
+    # No dropout, with the argument types training passes (a uint64 seed, the
+    # literal row 0): a process that has trained reuses the compiled
+    # _forward_layers instead of compiling another (a second of a cold start).
+    _forward_layers(cell, theta, table, X, offsets, order, running, state0, 0.0, np.uint64(0),
+                    0, Hs, caches, state_last, dropped)
     W_y, b_y = output_arrays(theta, table)
     output_layer(Hs[Hs.shape[0] - 1], W_y, b_y, offsets, last_step, P)
     probabilities(P, loss)

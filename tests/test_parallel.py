@@ -269,6 +269,9 @@ def test_fit_uses_threads_exactly_for_large_updates():
     assert not _train_threads.is_worth_it(works["charlm"], 1, 25)
     assert _train_threads.is_worth_it(works["batch"], 32, 50)
     assert _train_threads.is_worth_it(works["wide"], 32, 50)
+    # 32 text streams of char-rnn's simple RNN (d=100, 45 characters, bptt 25)
+    text_rnn = 100 * (45 + 100) + 100 * 45
+    assert _train_threads.is_worth_it(text_rnn, 32, 25)
     assert not _train_threads.is_worth_it(works["long"], 4, 1000)
     assert not _train_threads.is_worth_it(64 * 256 * 4, 1, 1000)      # one sequence: no chunks
 

@@ -16,45 +16,40 @@ from fastrnn._jit import kernel
 
 
 @kernel(inline=True)
-def _add_8_terms(a, c, k, b0, b1, b2, b3, b4, b5, b6, b7, o0, o1):
-    """o0 += Σ_j a[k+j] b_j and o1 += Σ_j c[k+j] b_j, j = 0..7, in order."""
-    a0, a1, a2, a3 = a[k], a[k + 1], a[k + 2], a[k + 3]
-    a4, a5, a6, a7 = a[k + 4], a[k + 5], a[k + 6], a[k + 7]
-    c0, c1, c2, c3 = c[k], c[k + 1], c[k + 2], c[k + 3]
-    c4, c5, c6, c7 = c[k + 4], c[k + 5], c[k + 6], c[k + 7]
+def _eight(a, k):
+    """a[k], ..., a[k+7] as a tuple: the coefficients of one pass, loaded once."""
+    return a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7]
+
+
+@kernel(inline=True)
+def _plus_8_terms(o, a, x):
+    """o + a_0 x_0 + ... + a_7 x_7, added in this order: the one sum every
+    pass of every row takes, so that all paths give the same bits."""
+    return (o + a[0] * x[0] + a[1] * x[1] + a[2] * x[2] + a[3] * x[3]
+            + a[4] * x[4] + a[5] * x[5] + a[6] * x[6] + a[7] * x[7])
+
+
+@kernel(inline=True)
+def _add_8_terms(A, r, k, b0, b1, b2, b3, b4, b5, b6, b7, o0, o1):
+    """o_j += Σ_i A[r+j, k+i] b_i, i = 0..7, in order, for j = 0, 1 (o_j: row
+    r+j of the output)."""
+    a, c = _eight(A[r], k), _eight(A[r + 1], k)
     for i in range(o0.shape[0]):
-        x0, x1, x2, x3 = b0[i], b1[i], b2[i], b3[i]
-        x4, x5, x6, x7 = b4[i], b5[i], b6[i], b7[i]
-        o0[i] = (o0[i] + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
-                 + a4 * x4 + a5 * x5 + a6 * x6 + a7 * x7)
-        o1[i] = (o1[i] + c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3
-                 + c4 * x4 + c5 * x5 + c6 * x6 + c7 * x7)
+        x = (b0[i], b1[i], b2[i], b3[i], b4[i], b5[i], b6[i], b7[i])
+        o0[i] = _plus_8_terms(o0[i], a, x)
+        o1[i] = _plus_8_terms(o1[i], c, x)
 
 
 @kernel(inline=True)
 def _add_8_terms_4_rows(A, r, k, b0, b1, b2, b3, b4, b5, b6, b7, o0, o1, o2, o3):
-    """o_j += Σ_i A[r+j, k+i] b_i, i = 0..7, in order, for j = 0..3 (o_j: row
-    r+j of the output)."""
-    a, c, e, g = A[r], A[r + 1], A[r + 2], A[r + 3]
-    a0, a1, a2, a3, a4, a5, a6, a7 = (a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5],
-                                      a[k + 6], a[k + 7])
-    c0, c1, c2, c3, c4, c5, c6, c7 = (c[k], c[k + 1], c[k + 2], c[k + 3], c[k + 4], c[k + 5],
-                                      c[k + 6], c[k + 7])
-    e0, e1, e2, e3, e4, e5, e6, e7 = (e[k], e[k + 1], e[k + 2], e[k + 3], e[k + 4], e[k + 5],
-                                      e[k + 6], e[k + 7])
-    g0, g1, g2, g3, g4, g5, g6, g7 = (g[k], g[k + 1], g[k + 2], g[k + 3], g[k + 4], g[k + 5],
-                                      g[k + 6], g[k + 7])
+    """The same for j = 0..3."""
+    a, c, e, g = _eight(A[r], k), _eight(A[r + 1], k), _eight(A[r + 2], k), _eight(A[r + 3], k)
     for i in range(o0.shape[0]):
-        x0, x1, x2, x3 = b0[i], b1[i], b2[i], b3[i]
-        x4, x5, x6, x7 = b4[i], b5[i], b6[i], b7[i]
-        o0[i] = (o0[i] + a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
-                 + a4 * x4 + a5 * x5 + a6 * x6 + a7 * x7)
-        o1[i] = (o1[i] + c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3
-                 + c4 * x4 + c5 * x5 + c6 * x6 + c7 * x7)
-        o2[i] = (o2[i] + e0 * x0 + e1 * x1 + e2 * x2 + e3 * x3
-                 + e4 * x4 + e5 * x5 + e6 * x6 + e7 * x7)
-        o3[i] = (o3[i] + g0 * x0 + g1 * x1 + g2 * x2 + g3 * x3
-                 + g4 * x4 + g5 * x5 + g6 * x6 + g7 * x7)
+        x = (b0[i], b1[i], b2[i], b3[i], b4[i], b5[i], b6[i], b7[i])
+        o0[i] = _plus_8_terms(o0[i], a, x)
+        o1[i] = _plus_8_terms(o1[i], c, x)
+        o2[i] = _plus_8_terms(o2[i], e, x)
+        o3[i] = _plus_8_terms(o3[i], g, x)
 
 
 @kernel
@@ -76,15 +71,12 @@ def add_products(A, B, Out):
                 _add_8_terms_4_rows(A, r, k, b0, b1, b2, b3, b4, b5, b6, b7,
                                     Out[r], Out[r + 1], Out[r + 2], Out[r + 3])
         for r in range(R4, R - 1, 2):
-            _add_8_terms(A[r], A[r + 1], k, b0, b1, b2, b3, b4, b5, b6, b7, Out[r], Out[r + 1])
+            _add_8_terms(A, r, k, b0, b1, b2, b3, b4, b5, b6, b7, Out[r], Out[r + 1])
         if R % 2:
-            a = A[R - 1]
-            a0, a1, a2, a3 = a[k], a[k + 1], a[k + 2], a[k + 3]
-            a4, a5, a6, a7 = a[k + 4], a[k + 5], a[k + 6], a[k + 7]
-            o0 = Out[R - 1]
+            a, o0 = _eight(A[R - 1], k), Out[R - 1]
             for i in range(o0.shape[0]):
-                o0[i] = (o0[i] + a0 * b0[i] + a1 * b1[i] + a2 * b2[i] + a3 * b3[i]
-                         + a4 * b4[i] + a5 * b5[i] + a6 * b6[i] + a7 * b7[i])
+                x = (b0[i], b1[i], b2[i], b3[i], b4[i], b5[i], b6[i], b7[i])
+                o0[i] = _plus_8_terms(o0[i], a, x)
     for k in range(K8, K):
         b0 = B[k]
         for r in range(R):

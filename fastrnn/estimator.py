@@ -37,6 +37,7 @@ from fastrnn._validation import (FLOAT_DTYPES, Head, Sequences, as_array_like, c
                                  sequence_scale, unpack_sequences, unpack_steps)
 from fastrnn.backends import check_backend, train_module
 from fastrnn.functional import run_forward, run_loss_and_grad
+from fastrnn.kernels._linalg import load_products
 from fastrnn.params import init_params
 from fastrnn.vocab import CharVocab
 
@@ -914,7 +915,9 @@ class _Run:
                     progress[:] = 0
                     start = time.perf_counter()
 
-                    def call():
+                    def call():                 # on a worker thread: Ctrl-C stays free
+                        if model.backend == "numba":
+                            load_products(self.theta.dtype, gradients=True)
                         return train(*arguments, order, seeds, *options, losses, progress,
                                      stop.array, **extra)
 

@@ -20,6 +20,7 @@ from fastrnn._validation import (Head, check_bool, check_head, check_inputs, che
                                  unpack_sequences, unpack_steps)
 from fastrnn.backends import check_backend, network_module
 from fastrnn.kernels._checks import all_finite
+from fastrnn.kernels._linalg import load_products
 
 
 def forward(params: Params, X: Inputs, h0: State = None, backend: str = "numba",
@@ -83,6 +84,7 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
     N, B = seqs.n_rows, seqs.n_sequences
     run = network_module(backend).forward
     if backend == "numba":
+        load_products(net.dtype, gradients=False)
         run = forward_in_chunks(run, work_per_row(net))
     Hs, caches = _layer_buffers(net, N)
     state_last = np.empty_like(state0)
@@ -193,6 +195,7 @@ def run_loss_and_grad(net, seqs, Y, scale, step_weight, state0, backend, head,
     N = seqs.n_rows
     run = network_module(backend).loss_and_grad
     if backend == "numba":
+        load_products(net.dtype, gradients=True)
         run = loss_and_grad_in_chunks(run, work_per_row(net))
     Hs, caches = _layer_buffers(net, N)
     grad = np.empty_like(net.theta)

@@ -62,6 +62,11 @@ def run(code, cache_dir, boundscheck=False):
     return result.stdout.strip()
 
 
+def run_with(code, cache_dir, *args):
+    process = start(code, cache_dir, False, *args)
+    return finish(process)
+
+
 def start(code, cache_dir, boundscheck, *args):
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
                             env=environment(cache_dir, boundscheck), stdout=subprocess.PIPE,
@@ -146,3 +151,61 @@ def test_concurrent_checked_and_unchecked_processes_on_one_cache(tmp_path):
         outcomes[f"free-{i}"] = finish(checked)
         assert finish(unchecked) == "unchecked"
     assert outcomes == {kind: "bounds checked" for kind in outcomes}, outcomes
+
+
+# Which overloads of the products a process holds, after a forward pass and
+# after a gradient, on a deep bidirectional float32 network (every product
+# path: token ids and dense inputs, several input blocks, dX).
+PRODUCT_OVERLOADS = """
+import sys
+import numpy as np
+import fastrnn
+from fastrnn.kernels import _linalg
+
+def held():
+    return {name: sorted(str(sig) for sig in getattr(_linalg, name).overloads)
+            for name in ("add_products", "add_products_bt", "add_products_t", "set_columns_t")}
+
+def listed(gradients):
+    out = {}
+    for dispatcher, types in _linalg.product_overloads("float32", gradients):
+        out.setdefault(dispatcher.py_func.__name__, []).append(str(tuple(types)))
+    return {name: sorted(sigs) for name, sigs in out.items()}
+
+params = fastrnn.init_params(3, 4, 3, n_layers=2, bidirectional=True, dtype="float32",
+                             random_state=0)
+dense = np.random.default_rng(0).standard_normal((2, 5, 3))
+ids = np.array([[0, 1, 2, 1, 0], [2, 2, 1, 0, 1]])
+def fit():
+    fastrnn.FastRNN(n_hidden=4, n_layers=2, bidirectional=True, dtype="float32", epochs=1,
+                    random_state=0).fit(dense, ids)
+
+after = {}
+if sys.argv[1] == "fit only":
+    fit()
+    after["fit"] = held()
+else:
+    for X in (ids, dense):
+        fastrnn.forward(params, X)
+    after["forward"] = held()
+    for X in (ids, dense):
+        fastrnn.loss_and_grad(params, X, ids, return_dX=X is dense)
+    fit()
+    after["gradients"] = held()
+print(repr((after, listed(False), listed(True))))
+"""
+
+
+def test_the_products_are_loaded_before_their_callers(tmp_path):
+    """``_linalg.product_overloads`` lists exactly the overloads of the
+    products that the kernels use (a compiling process holds no others), and
+    a process that loads every kernel from the cache loads those too, before
+    the first call: the calls then bind to the products' own machine code,
+    not to the slower copies inside the callers (see ``_jit.load_first``)."""
+    compiling = eval(run_with(PRODUCT_OVERLOADS, tmp_path, "all"))
+    cached = eval(run_with(PRODUCT_OVERLOADS, tmp_path, "all"))
+    for after, forward_list, gradient_list in (compiling, cached):
+        assert after["forward"] == {name: forward_list.get(name, []) for name in after["forward"]}
+        assert after["gradients"] == gradient_list
+    after, _, gradient_list = eval(run_with(PRODUCT_OVERLOADS, tmp_path, "fit only"))
+    assert after["fit"] == gradient_list

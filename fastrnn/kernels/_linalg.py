@@ -12,7 +12,11 @@ machines: two rows about 1.5x the single-row, four-term form; four rows
 in float64.) How many rows share a pass changes no sum: the results are the
 same bit for bit.
 """
-from fastrnn._jit import kernel
+import numba
+import numpy as np
+from numba import types
+
+from fastrnn._jit import kernel, load_first
 
 
 @kernel(inline=True)
@@ -176,3 +180,23 @@ def multiply_into(dst, src):
     """dst[i] *= src[i] for 1-D arrays of dst's length."""
     for i in range(dst.shape[0]):
         dst[i] *= src[i]
+
+
+def load_products(dtype, gradients):
+    """Load the products' machine code before the kernels that call them
+    (see ``fastrnn._jit.load_first``): in the types the kernels call them
+    with, callees before their callers. ``gradients``: also those that only
+    backpropagation uses."""
+    load_first(("products", np.dtype(dtype).name, gradients),
+               lambda: product_overloads(dtype, gradients))
+
+
+def product_overloads(dtype, gradients):
+    """[(kernel, argument types)], callees first."""
+    scalar = numba.from_dtype(np.dtype(dtype))
+    C, F = types.Array(scalar, 2, "C"), types.Array(scalar, 2, "F")    # F: Aᵀ in add_products_t
+    overloads = [(add_products, (C, C, C)), (add_products_bt, (C, C, C))]
+    if gradients:
+        overloads += [(add_products, (F, C, C)), (add_products_t, (C, C, C)),
+                      (set_columns_t, (C, C, C, types.int64, C))]
+    return overloads

@@ -187,8 +187,7 @@ def load_products(dtype, gradients):
     (see ``fastrnn._jit.load_first``): in the types the kernels call them
     with, callees before their callers. ``gradients``: also those that only
     backpropagation uses."""
-    load_first(("products", np.dtype(dtype).name, gradients),
-               lambda: product_overloads(dtype, gradients))
+    load_first((dtype, gradients), lambda: product_overloads(dtype, gradients))
 
 
 def product_overloads(dtype, gradients):

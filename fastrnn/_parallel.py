@@ -108,11 +108,16 @@ def _work_per_row(a):
         + a.n_directions * d * a.n_outputs
 
 
+def one_chunk(n_sequences, n_rows, work_per_row):
+    """Whether a batch is too small to cut (then it runs as it is)."""
+    return n_sequences < 2 or n_rows * work_per_row < MIN_PARALLEL_WORK
+
+
 def chunk_bounds(n_sequences, n_rows, work_per_row):
     """Sequence boundaries of the chunks a batch is cut into: a function of
     the batch's sizes only, never of the thread count."""
-    if n_sequences < 2 or n_rows * work_per_row < MIN_PARALLEL_WORK:
-        return (0, n_sequences)                  # one chunk (a tuple: cheap for one step)
+    if one_chunk(n_sequences, n_rows, work_per_row):
+        return (0, n_sequences)
     n_chunks = min(n_sequences, MAX_CHUNKS)
     return (np.arange(n_chunks + 1) * n_sequences) // n_chunks
 

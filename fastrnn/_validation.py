@@ -107,16 +107,20 @@ def shape_of(value):
 
 def as_real_array(value, name):
     """np.asarray for numeric data, refusing what cannot be a real number."""
-    if value is None:
-        raise TypeError(f"{name}: expected an array, got None")
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name}: expected an array of numbers, got a string {value!r:.60}")
-    _refuse_sparse(value, name)
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name}: expected an array of numbers, could not convert "
-                        f"{type(value).__name__}: {exc}") from None
+    if type(value) is np.ndarray:                # nothing to convert (a streaming step's cost)
+        array = value
+    else:
+        if value is None:
+            raise TypeError(f"{name}: expected an array, got None")
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"{name}: expected an array of numbers, got a string "
+                            f"{value!r:.60}")
+        _refuse_sparse(value, name)
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name}: expected an array of numbers, could not convert "
+                            f"{type(value).__name__}: {exc}") from None
     kind = array.dtype.kind
     if kind == "b":
         raise TypeError(f"{name}: expected float or integer numbers, got booleans; "
@@ -429,9 +433,11 @@ def check_inputs(X, n_inputs, name="X", dtype=np.float64):
         raise ValueError(f"{name}: expected at least one sequence of at least one step, "
                          f"got shape {array.shape}")
     if ids and array.ndim in (1, 2):
-        if n_inputs is not None:
-            _one_hot_warning(array, n_inputs, name)
-        data = as_ids(array, n_inputs, name, "token ids").reshape(-1)
+        data = as_ids(array, n_inputs, name, "token ids")
+        if array.ndim == 2:
+            if n_inputs is not None:
+                _one_hot_warning(array, n_inputs, name)
+            data = data.reshape(-1)
     elif array.ndim in (2, 3) and not ids:
         if n_inputs is not None and array.shape[-1] != n_inputs:
             raise ValueError(f"{name}: expected {n_inputs} input features in the last axis, "
@@ -448,7 +454,7 @@ def check_inputs(X, n_inputs, name="X", dtype=np.float64):
         raise ValueError(f"{name}: expected shape (T, {k}) or (B, T, {k}) for input "
                          f"vectors, or (T,) or (B, T) for token ids, got shape {array.shape}")
     if array.ndim == (1 if ids else 2):
-        return Sequences(data, np.array([0, array.shape[0]], dtype=np.int64), "single")
+        return Sequences(data, np.array((0, array.shape[0]), np.int64), "single")
     B, T = array.shape[:2]
     return Sequences(data, np.arange(B + 1, dtype=np.int64) * T, "batch")
 
@@ -648,45 +654,48 @@ def check_states(h0, net, seqs):
     of such arrays, either None for zeros."""
     a = net.architecture
     B, d, S = seqs.n_sequences, a.n_hidden, a.n_slots
-    state0 = np.zeros((S, net.n_states, B, d), net.dtype)
     if net.cell == "lstm":
         if h0 is None:
             h0 = (None, None)
         if not isinstance(h0, tuple) or len(h0) != 2:
             raise TypeError(f"h0: an LSTM's initial state is None or a tuple (h0, c0) of the "
                             f"hidden and cell states (either may be None), got {describe(h0)}")
-        parts = zip(h0, ("h0", "c0"))
+        parts = h0
     else:
-        parts = [(h0, "h0")]
+        parts = (h0,)
+    dtype, deep = net.dtype, a.is_deep
+    given = [j for j, value in enumerate(parts) if value is not None]
+    state0 = (np.empty if len(given) == len(parts) else np.zeros)((S, len(parts), B, d), dtype)
     per_sequence = (d,) if seqs.form == "single" else (B, d)
-    shape = (S,) + per_sequence if a.is_deep else per_sequence
-    for j, (value, name) in enumerate(parts):
-        if value is None:
-            continue
-        if type(value) is np.ndarray and value.shape == shape and value.dtype == net.dtype \
+    shape = (S,) + per_sequence if deep else per_sequence
+    for j in given:
+        value = parts[j]
+        if type(value) is np.ndarray and value.shape == shape and value.dtype == dtype \
                 and all_finite(value if value.ndim == 1 else value.reshape(-1)):
-            if a.is_deep:                                  # the common case, made cheap
+            if deep:                                       # the common case, made cheap
                 state0[:, j] = value.reshape(S, B, d)
             else:                                          # (d,) or (B, d) into (B, d)
                 state0[0, j] = value
             continue
+        name = _STATE_NAMES[j]
         array = as_real_array(value, name)
         if array.shape != shape:
-            what = " (layers × directions first, as PyTorch's h_0)" if a.is_deep else ""
+            what = " (layers × directions first, as PyTorch's h_0)" if deep else ""
             raise ValueError(f"{name}: expected shape {_shape_text(shape)}{what}, "
                              f"got {array.shape}")
-        state0[:, j] = as_float64(array, name, net.dtype).reshape(S, B, d)
+        state0[:, j] = as_float64(array, name, dtype).reshape(S, B, d)
     return state0
+
+
+_STATE_NAMES = ("h0", "c0")
 
 
 def states_out(states, net, seqs):
     """Kernel states (L·D, n_states, B, d) in the caller's form (see
     :func:`check_states`): h, or (h, c) for an LSTM."""
     a = net.architecture
-    if not a.is_deep and seqs.form == "single":
-        out = [states[0, j, 0] for j in range(states.shape[1])]     # views, (d,)
-    elif not a.is_deep:
-        out = [states[0, j] for j in range(states.shape[1])]        # views, (B, d)
+    if not a.is_deep:                            # views, (d,) or (B, d)
+        out = states[0, :, 0] if seqs.form == "single" else states[0]
     else:
         out = tuple(np.ascontiguousarray(states[:, j]).reshape(
             (a.n_slots,) + ((a.n_hidden,) if seqs.form == "single" else states.shape[2:]))

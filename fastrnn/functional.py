@@ -5,13 +5,15 @@ then call the network function of the chosen backend: ``backend="numba"``
 the compiled kernels, ``backend="numpy"`` the readable reference. Inputs
 are never modified.
 """
+import functools
 from typing import Any
 
 import numpy as np
 
 from fastrnn._cells import CELLS
 from fastrnn._codes import CROSS_ENTROPY
-from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks, work_per_row
+from fastrnn._parallel import (forward_in_chunks, loss_and_grad_in_chunks, one_chunk,
+                               work_per_row)
 from fastrnn._layout import unflatten
 from fastrnn._typing import Inputs, Params, State
 from fastrnn._validation import (Head, check_bool, check_head, check_inputs, check_params,
@@ -85,7 +87,9 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
     run = network_module(backend).forward
     if backend == "numba":
         load_products(net.dtype, gradients=False)
-        run = forward_in_chunks(run, work_per_row(net))
+        work = work_per_row(net)
+        if not one_chunk(B, N, work):            # (one step of streaming: skip the wrapper)
+            run = forward_in_chunks(run, work)
     Hs, caches = _layer_buffers(net, N)
     state_last = np.empty_like(state0)
     P = np.empty((B if head.last_step else N, a.n_outputs), net.dtype)
@@ -113,10 +117,14 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
 def _layer_buffers(net, n_rows):
     """Every layer's hidden states and cached gates for ``n_rows`` rows, as
     the kernels' shape contract has them: (L, D, N, d) and (L, D, N, c·d)."""
-    a = net.architecture
+    hidden, cached = _buffer_shapes(net.architecture, n_rows)
+    return np.empty(hidden, net.dtype), np.empty(cached, net.dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _buffer_shapes(a, n_rows):
     shape = (a.n_layers, a.n_directions, n_rows)
-    return (np.empty(shape + (a.n_hidden,), net.dtype),
-            np.empty(shape + (CELLS[a.cell].cache_blocks * a.n_hidden,), net.dtype))
+    return shape + (a.n_hidden,), shape + (CELLS[a.cell].cache_blocks * a.n_hidden,)
 
 
 def _side_by_side(blocks):

@@ -176,6 +176,30 @@ def test_a_batch_large_enough_is_chunked_by_default_and_agrees():
         assert normwise(grads[key], ref_grads[key]) <= 1e-12, key
 
 
+def test_forward_and_loss_and_grad_run_a_large_batch_in_chunks(monkeypatch):
+    """The public functions take the chunked path exactly when the batch is
+    large enough (a streaming step goes straight to the kernel)."""
+    calls = []
+    run_chunks = _parallel.run_chunks
+
+    def counted(task, n_chunks):
+        calls.append(n_chunks)
+        return run_chunks(task, n_chunks)
+    monkeypatch.setattr(_parallel, "run_chunks", counted)
+    rng = np.random.default_rng(0)
+    B, T, k, d = 8, 40, 32, 64
+    params = fastrnn.init_params(k, d, random_state=rng)
+    X, y = rng.standard_normal((B, T, k)), rng.integers(0, k, (B, T))
+    net = _validation.check_params(params)
+    assert not _parallel.one_chunk(B, B * T, _parallel.work_per_row(net))
+    fastrnn.forward(params, X)
+    fastrnn.loss_and_grad(params, X, y)
+    assert calls == [_parallel.MAX_CHUNKS] * 2
+    fastrnn.forward(params, X[0, :1])
+    fastrnn.loss_and_grad(params, X[0, :1], y[0, :1])
+    assert calls == [_parallel.MAX_CHUNKS] * 2
+
+
 def test_small_batches_are_not_chunked():
     """Below MIN_PARALLEL_WORK a thread hand-off costs more than it saves."""
     assert len(_parallel.chunk_bounds(7, 35, 100)) == 2

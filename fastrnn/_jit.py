@@ -11,7 +11,6 @@ kernel runs, so the division checks of the Python error model only cost time
 (and they keep loops from vectorising).
 """
 import hashlib
-import threading
 from pathlib import Path
 
 import numba
@@ -36,7 +35,6 @@ def kernel(func=None, *, inline=False):
 
 
 _loaded = set()
-_loaded_lock = threading.Lock()
 
 
 def load_first(key, overloads):
@@ -56,11 +54,11 @@ def load_first(key, overloads):
     compiles nothing that it would not compile anyway."""
     if key in _loaded or numba.config.DISABLE_JIT:
         return
-    with _loaded_lock:
-        if key not in _loaded:
-            for dispatcher, argument_types in overloads():
-                dispatcher.compile(argument_types)
-            _loaded.add(key)
+    # No lock of its own: Dispatcher.compile holds Numba's compiler lock, and
+    # a thread that comes second gets the overload the first one made.
+    for dispatcher, argument_types in overloads():
+        dispatcher.compile(argument_types)
+    _loaded.add(key)
 
 
 def python_fallback(python_function):

@@ -160,7 +160,20 @@ PRODUCT_OVERLOADS = """
 import sys
 import numpy as np
 import fastrnn
-from fastrnn.kernels import _linalg
+from fastrnn import _jit
+from fastrnn.kernels import _linalg, network, train
+
+# At each first load, how many overloads the kernels that call these
+# products already hold: they must come after.
+callers_at_first_load = []
+load_first = _linalg.load_first
+
+def recording(key, overloads):
+    if key not in _jit._loaded:
+        callers = [network.loss_and_grad, train.train_epochs] if key[1] else [network.forward]
+        callers_at_first_load.append(sum(len(kernel.overloads) for kernel in callers))
+    load_first(key, overloads)
+_linalg.load_first = recording
 
 def held():
     return {name: sorted(str(sig) for sig in getattr(_linalg, name).overloads)
@@ -192,6 +205,8 @@ else:
         fastrnn.loss_and_grad(params, X, ids, return_dX=X is dense)
     fit()
     after["gradients"] = held()
+after["callers at first load"] = callers_at_first_load
+after["from the cache"] = bool(train.train_epochs.stats.cache_hits)
 print(repr((after, listed(False), listed(True))))
 """
 
@@ -204,8 +219,11 @@ def test_the_products_are_loaded_before_their_callers(tmp_path):
     not to the slower copies inside the callers (see ``_jit.load_first``)."""
     compiling = eval(run_with(PRODUCT_OVERLOADS, tmp_path, "all"))
     cached = eval(run_with(PRODUCT_OVERLOADS, tmp_path, "all"))
+    assert not compiling[0]["from the cache"] and cached[0]["from the cache"]
     for after, forward_list, gradient_list in (compiling, cached):
         assert after["forward"] == {name: forward_list.get(name, []) for name in after["forward"]}
         assert after["gradients"] == gradient_list
+        assert after["callers at first load"] == [0, 0]      # forward's, then the gradients'
     after, _, gradient_list = eval(run_with(PRODUCT_OVERLOADS, tmp_path, "fit only"))
     assert after["fit"] == gradient_list
+    assert after["callers at first load"] == [0] and after["from the cache"]

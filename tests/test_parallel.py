@@ -22,7 +22,7 @@ import pytest
 import fastrnn
 from _metrics import flat, normwise
 from _registry import ARCHITECTURES, HEADS, arch_id, make_params
-from fastrnn import _parallel, _validation
+from fastrnn import _parallel, _validation, functional
 from fastrnn._cells import CELLS
 from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks
 from fastrnn.kernels import network
@@ -178,14 +178,20 @@ def test_a_batch_large_enough_is_chunked_by_default_and_agrees():
 
 def test_forward_and_loss_and_grad_run_a_large_batch_in_chunks(monkeypatch):
     """The public functions take the chunked path exactly when the batch is
-    large enough (a streaming step goes straight to the kernel)."""
-    calls = []
-    run_chunks = _parallel.run_chunks
+    large enough; a forward step goes straight to the kernel, not even
+    through the chunking wrapper."""
+    calls, wrapped = [], []
+    run_chunks, wrap = _parallel.run_chunks, functional.forward_in_chunks
 
     def counted(task, n_chunks):
         calls.append(n_chunks)
         return run_chunks(task, n_chunks)
+
+    def counted_wrap(run, work):
+        wrapped.append(work)
+        return wrap(run, work)
     monkeypatch.setattr(_parallel, "run_chunks", counted)
+    monkeypatch.setattr(functional, "forward_in_chunks", counted_wrap)
     rng = np.random.default_rng(0)
     B, T, k, d = 8, 40, 32, 64
     params = fastrnn.init_params(k, d, random_state=rng)
@@ -194,10 +200,10 @@ def test_forward_and_loss_and_grad_run_a_large_batch_in_chunks(monkeypatch):
     assert not _parallel.one_chunk(B, B * T, _parallel.work_per_row(net))
     fastrnn.forward(params, X)
     fastrnn.loss_and_grad(params, X, y)
-    assert calls == [_parallel.MAX_CHUNKS] * 2
+    assert calls == [_parallel.MAX_CHUNKS] * 2 and len(wrapped) == 1
     fastrnn.forward(params, X[0, :1])
     fastrnn.loss_and_grad(params, X[0, :1], y[0, :1])
-    assert calls == [_parallel.MAX_CHUNKS] * 2
+    assert calls == [_parallel.MAX_CHUNKS] * 2 and len(wrapped) == 1
 
 
 def test_small_batches_are_not_chunked():

@@ -645,6 +645,9 @@ def _check_weight_values(weights, name):
 
 
 # ------------------------------------------------------------------- states
+_STATE_NAMES = ("h0", "c0")                  # the names of an LSTM state's parts
+
+
 def check_states(h0, net, seqs):
     """Initial states as the kernels take them, (L·D, n_states, B, d).
 
@@ -685,9 +688,6 @@ def check_states(h0, net, seqs):
                              f"got {array.shape}")
         state0[:, j] = as_float64(array, name, dtype).reshape(S, B, d)
     return state0
-
-
-_STATE_NAMES = ("h0", "c0")
 
 
 def states_out(states, net, seqs):

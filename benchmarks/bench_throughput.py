@@ -325,3 +325,23 @@ class Streaming:
             times[i] = clock() - start
         return three_digits(np.percentile(times, 99) / 1000)
     track_p99_microseconds.unit = "us"
+
+
+class StreamSteps(Streaming):
+    """The same steps through ``model.stream(h0=state)`` (``fastrnn.Stream``),
+    which validates the network and the state once and keeps them:
+    ``stream.step(x)`` with x a token id or a vector (k,)."""
+
+    def setup(self, inputs, dtype):
+        super().setup(inputs, dtype)
+        if not hasattr(self.model, "stream"):
+            skip("this commit has no model.stream()")
+        self.stream = self.model.stream(h0=self.state)
+        self.inputs = [x[0] for x in self.steps]       # an id, or a vector (k,)
+        self.step = self.stream_step                   # what the timings call
+        for _ in range(2):
+            self.step()
+
+    def stream_step(self):
+        self.i = (self.i + 1) % len(self.inputs)
+        self.stream.step(self.inputs[self.i])

@@ -8,14 +8,15 @@ The equations, layouts and bounds are in docs/math.md.
 """
 from fastrnn._gradcheck import gradcheck
 from fastrnn._many import fit_many
+from fastrnn._stream import Stream
 from fastrnn.estimator import FastRNN, FastRNNRegressor, NotFittedError
 from fastrnn.functional import forward, loss_and_grad
 from fastrnn.params import init_params
 from fastrnn.vocab import CharVocab
 
 __version__ = "0.2.0"
-__all__ = ["FastRNN", "FastRNNRegressor", "CharVocab", "NotFittedError", "fit_many", "forward",
-           "gradcheck", "init_params", "loss_and_grad", "__version__"]
+__all__ = ["FastRNN", "FastRNNRegressor", "CharVocab", "NotFittedError", "Stream", "fit_many",
+           "forward", "gradcheck", "init_params", "loss_and_grad", "__version__"]
 
 from fastrnn._jit import expire_stale_cache as _expire_stale_cache  # noqa: E402
 from fastrnn.kernels.network import loss_and_grad as _any_kernel  # noqa: E402

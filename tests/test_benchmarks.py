@@ -107,7 +107,7 @@ def test_every_class_is_parameterised_readably():
     assert {"Forward", "LossAndGrad", "Fit", "FitToy", "PeakMemoryRatio", "SpeedupForward",
             "SpeedupLossAndGrad", "SpeedupFit", "SpeedupTwins", "SpeedupTorch", "Deep",
             "DeepVsTorch", "KernelRate", "TextStreams", "FitMany", "Streaming",
-            "FirstRun"} <= names, names
+            "StreamSteps", "FirstRun"} <= names, names
     for cls in classes:
         params = getattr(cls, "params", [])
         assert len(params) == len(getattr(cls, "param_names", [])), cls

@@ -182,6 +182,16 @@ def _streaming(b):
     assert b.lines == ["True"]
 
 
+@claims("stream = model.stream()")
+def _stream(b):
+    b.says("True")
+    assert b.lines == ["True"]
+    state = b.ns["stream"].state
+    assert isinstance(state, np.ndarray) and state.shape == (100,)
+    assert np.array_equal(state, b.ns["model"].predict_proba(b.ns["ids"][:5],
+                                                            return_state=True)[1])
+
+
 @claims("rnn_state, linear_state = to_torch_state_dict(deep)")
 def _torch(b):
     b.says("weight_ih_l0, ..., weight_hh_l1_reverse")

@@ -1,6 +1,6 @@
 """The public API is typed (``py.typed``): a user's script that calls
-init_params, forward, loss_and_grad, gradcheck, the estimators, fit_many and
-CharVocab passes ``mypy --strict``, and a wrong call is caught."""
+init_params, forward, loss_and_grad, gradcheck, the estimators, fit_many, a
+Stream and CharVocab passes ``mypy --strict``, and a wrong call is caught."""
 import os
 import subprocess
 import sys
@@ -34,7 +34,10 @@ SCRIPT = textwrap.dedent('''
     text: str = vocab.decode(vocab.encode("hell"))
     model.save("model.npz")
     same: FastRNN = FastRNN.load("model.npz")
-    print(total, ok, labels, accuracy, curve[-1], first.n_iter_, text, same.n_iter_)
+    stream = model.stream()
+    step = stream.step(X[0])
+    stream.reset(stream.state)
+    print(total, ok, labels, accuracy, curve[-1], first.n_iter_, text, same.n_iter_, step)
 ''')
 
 

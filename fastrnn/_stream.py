@@ -1,0 +1,141 @@
+"""Streaming inference, one step at a time: :class:`Stream`, what
+``FastRNN.stream`` and ``FastRNNRegressor.stream`` return.
+
+``predict_proba(x, h0=state, return_state=True)`` streams too, but every
+call validates the network and the state again, packs the input as a
+sequence and allocates its buffers: about half of a small model's step. A
+Stream does all of that once, when it is made; each step checks only the
+new input (in full: a bad one is refused with the message predict_proba
+would give) and runs the same kernel on buffers it keeps, so its outputs
+are predict_proba's, bit for bit.
+"""
+from typing import Any
+
+import numpy as np
+
+from fastrnn._cells import CELLS
+from fastrnn._typing import ArrayLike, State
+from fastrnn._validation import (Sequences, as_real_array, check_inputs, check_states,
+                                 states_out)
+from fastrnn.backends import network_module
+from fastrnn.functional import _layer_buffers, _overflow_reported, _require_finite
+from fastrnn.kernels._checks import all_finite, ids_within
+from fastrnn.kernels._linalg import load_products
+
+
+class Stream:
+    """The state of one stream (or of ``n_streams`` in lock-step) through a
+    fitted model, advanced one step per :meth:`step`.
+
+    Made by ``model.stream(h0=None, n_streams=None)``. ``h0``: the state to
+    start from, in ``predict_proba``'s form for one sequence (or for
+    ``n_streams`` sequences); None for zeros.
+
+    The stream computes with the model's parameter arrays as they were
+    when it was made (an edit in place is seen; a new ``fit`` or a replaced
+    ``params_`` is not: make a new stream). Not for use by two threads at
+    once: each step writes the stream's own buffers."""
+
+    def __init__(self, net: Any, head: Any, backend: str, h0: State = None,
+                 n_streams: int | None = None, squeeze: bool = False) -> None:
+        a = net.architecture
+        if a.bidirectional:
+            raise ValueError("stream: a bidirectional model reads every sequence from both "
+                             "ends; it cannot run one step at a time")
+        if n_streams is not None and (isinstance(n_streams, bool) or
+                                      not isinstance(n_streams, (int, np.integer))
+                                      or n_streams < 1):
+            raise ValueError(f"n_streams: expected None (one stream) or an integer >= 1, "
+                             f"got {n_streams!r}")
+        B = 1 if n_streams is None else int(n_streams)
+        self._net, self._head, self._backend, self._squeeze = net, head, backend, squeeze
+        self._single = n_streams is None
+        self._k, self._dtype = a.n_inputs, net.dtype
+        self._seqs = Sequences(np.empty(B, np.int64), np.arange(B + 1, dtype=np.int64),
+                               "single" if self._single else "batch")
+        self._ids = self._seqs.data                 # a step's token ids, filled in place
+        self._vectors = (B, a.n_inputs)
+        self._run = network_module(backend).forward
+        if backend == "numba":
+            load_products(net.dtype, gradients=False)
+        self._out = np.empty((B, a.n_outputs), net.dtype)
+        self._out_flat = self._out.reshape(-1)
+        Hs, caches = _layer_buffers(net, B)
+        # forward's arguments; each step sets X (3), the state (5) and the next state (10)
+        self._arguments = [CELLS[a.cell].tag, net.theta, net.table, None, self._seqs.offsets,
+                           None, head.loss, head.last_step, Hs, caches, None, self._out]
+        self.reset(h0)
+
+    def reset(self, h0: State = None) -> None:
+        """Start again from ``h0`` (None: zeros)."""
+        self._state = check_states(h0, self._net, self._seqs)
+        self._next = np.empty_like(self._state)
+
+    @property
+    def state(self) -> State:
+        """The state after the last step, in ``predict_proba``'s form (a
+        copy: pass it as ``h0`` to a stream or to ``predict_proba``)."""
+        out = states_out(self._state, self._net, self._seqs)
+        return tuple(np.array(part) for part in out) if isinstance(out, tuple) \
+            else np.array(out)
+
+    def step(self, x: ArrayLike) -> Any:
+        """Advance by one step with input ``x`` and return that step's
+        output: FastRNN's class probabilities (m,), FastRNNRegressor's
+        prediction ((m,), or a number when m = 1); with ``n_streams`` = B,
+        one row per stream.
+
+        ``x``: a token id or an input vector (k,); with ``n_streams``, B ids
+        (B,) or B vectors (B, k)."""
+        X = self._checked_fast(x)
+        if X is None:
+            X = self._checked(x)
+        args, out = self._arguments, self._out
+        args[3], args[5], args[10] = X, self._state, self._next
+        with _overflow_reported(self._backend):
+            self._run(*args)
+        if not all_finite(self._out_flat):
+            _require_finite(out, "the outputs")
+        self._state, self._next = self._next, self._state
+        if self._single:
+            return out[0, 0] if self._squeeze else out[0].copy()
+        return out[:, 0].copy() if self._squeeze else out.copy()
+
+    def _checked_fast(self, x):
+        """The input as the kernel takes it, for the common well-formed
+        inputs, checked; None for anything else (left to :meth:`_checked`)."""
+        if type(x) is np.ndarray:
+            if x.dtype == self._dtype and x.flags.c_contiguous and \
+                    x.shape == (self._vectors[1:] if self._single else self._vectors):
+                flat = x.reshape(-1)
+                return x.reshape(self._vectors) if all_finite(flat) else None
+            if x.dtype == np.int64 and x.ndim == (0 if self._single else 1) and \
+                    x.size == self._ids.shape[0] and ids_within(x.reshape(-1), self._k):
+                self._ids[:] = x
+                return self._ids
+            return None
+        if self._single and (type(x) is int or isinstance(x, np.integer)) \
+                and 0 <= x < self._k:
+            self._ids[0] = x
+            return self._ids
+        return None
+
+    def _checked(self, x):
+        """Any input, validated as predict_proba validates a sequence of
+        one step (so a bad one gets the same message)."""
+        B, k = self._vectors
+        array = as_real_array(x, "x")
+        ids = array.dtype.kind in "iu"
+        step = () if self._single else (B,)
+        if array.shape != (step if ids else step + (k,)):
+            what = "a token id or a vector (k,)" if self._single else \
+                f"{B} token ids ({B},) or {B} vectors ({B}, k)"
+            raise ValueError(f"x: expected {what} for one step, with k = {k}; got shape "
+                             f"{array.shape}")
+        as_steps = array.reshape((1,) if self._single and ids else
+                                 (1, k) if self._single else (B, 1) if ids else (B, 1, k))
+        data = check_inputs(as_steps, k, name="x", dtype=self._dtype).data
+        if ids:
+            self._ids[:] = data
+            return self._ids
+        return data

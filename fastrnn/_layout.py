@@ -142,6 +142,18 @@ def flatten(params, architecture, dtype=np.float64):
     return theta
 
 
+def transposed(theta, architecture):
+    """thetaT: theta with every matrix stored transposed at its own place
+    (W (r, c) as Wᵀ (c, r)), the vectors as they are. The kernels' forward
+    pass multiplies with these instead of transposing the weights itself
+    (see ``fastrnn.reference.network``)."""
+    out = theta.copy()
+    for _, start, stop, shape in _segments(architecture):
+        if len(shape) == 2:
+            out[start:stop] = theta[start:stop].reshape(shape).T.ravel()
+    return out
+
+
 def unflatten(theta, architecture):
     """{key: view into theta} for every array of the architecture."""
     return {key: theta[start:stop].reshape(shape)

@@ -158,20 +158,20 @@ def forward_in_chunks(run, work):
     """A twin's network ``forward`` (same signature), run in chunks of whole
     sequences on threads; each chunk computes into its own buffers, copied
     into the outputs, so the result is the unchunked one exactly."""
-    def forward(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches,
+    def forward(cell, theta, thetaT, table, X, offsets, state0, loss, last_step, Hs, caches,
                 state_last, P):
         bounds = chunk_bounds(len(offsets) - 1, int(offsets[-1]), work)
         if len(bounds) == 2:
-            return run(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches,
-                       state_last, P)
+            return run(cell, theta, thetaT, table, X, offsets, state0, loss, last_step, Hs,
+                       caches, state_last, P)
 
         def task(c):
             b0, b1, r0, r1 = _chunk(bounds, offsets, c)
             s0 = np.ascontiguousarray(state0[:, :, b0:b1])
             H_c, cache_c, last_c = _part(Hs, r0, r1), _part(caches, r0, r1), \
                 _part(state_last, b0, b1)
-            run(cell, theta, table, X[r0:r1], offsets[b0:b1 + 1] - r0, s0, loss, last_step,
-                H_c, cache_c, last_c, P[b0:b1] if last_step else P[r0:r1])
+            run(cell, theta, thetaT, table, X[r0:r1], offsets[b0:b1 + 1] - r0, s0, loss,
+                last_step, H_c, cache_c, last_c, P[b0:b1] if last_step else P[r0:r1])
             _put_back(Hs, r0, r1, H_c)
             _put_back(caches, r0, r1, cache_c)
             _put_back(state_last, b0, b1, last_c)

@@ -6,14 +6,21 @@ call validates the network and the state again, packs the input as a
 sequence and allocates its buffers: about half of a small model's step. A
 Stream does all of that once, when it is made; each step checks only the
 new input (in full: a bad one is refused with the message predict_proba
-would give) and runs the same kernel on buffers it keeps, so its outputs
-are predict_proba's, bit for bit.
+would give) and runs the same kernel on buffers it keeps.
+
+The kernel multiplies one row by a weight matrix as the matrix is stored,
+a scalar sum per output, unless it is given the matrix transposed: then
+the sums run across contiguous outputs, vectorised. A Stream copies the
+parameters once, transposed too (``fastrnn._layout.transposed``), and
+passes both. The sums are taken in the same order either way, so its
+outputs are predict_proba's, bit for bit.
 """
 from typing import Any
 
 import numpy as np
 
 from fastrnn._cells import CELLS
+from fastrnn._layout import transposed
 from fastrnn._typing import ArrayLike, State
 from fastrnn._validation import (Sequences, as_real_array, check_inputs, check_states,
                                  states_out)
@@ -31,10 +38,12 @@ class Stream:
     start from, in ``predict_proba``'s form for one sequence (or for
     ``n_streams`` sequences); None for zeros.
 
-    The stream computes with the model's parameter arrays as they were
-    when it was made (an edit in place is seen; a new ``fit`` or a replaced
-    ``params_`` is not: make a new stream). Not for use by two threads at
-    once: each step writes the stream's own buffers."""
+    The stream computes with a copy of the model's parameters as they were
+    when it was made (a later ``fit`` or edit of ``params_`` does not reach
+    it: make a new stream), and keeps their matrices transposed as well, so
+    a step multiplies with vectorised products (twice the memory of the
+    parameters). Not for use by two threads at once: each step writes the
+    stream's own buffers."""
 
     def __init__(self, net: Any, head: Any, backend: str, h0: State = None,
                  n_streams: int | None = None, squeeze: bool = False) -> None:
@@ -61,9 +70,15 @@ class Stream:
         self._out = np.empty((B, a.n_outputs), net.dtype)
         self._out_flat = self._out.reshape(-1)
         Hs, caches = _layer_buffers(net, B)
-        # forward's arguments; each step sets X (3), the state (5) and the next state (10)
-        self._arguments = [CELLS[a.cell].tag, net.theta, net.table, None, self._seqs.offsets,
-                           None, head.loss, head.last_step, Hs, caches, None, self._out]
+        # The parameters as they are now, and their matrices transposed: the
+        # kernel's products of one row multiply with those (vectorised)
+        # instead of reading the matrices row by row.
+        theta = net.theta.copy()
+        thetaT = transposed(theta, a)
+        # forward's arguments; each step sets X (4), the state (6) and the next state (11)
+        self._arguments = [CELLS[a.cell].tag, theta, thetaT, net.table, None,
+                           self._seqs.offsets, None, head.loss, head.last_step, Hs, caches,
+                           None, self._out]
         self.reset(h0)
 
     def reset(self, h0: State = None) -> None:
@@ -91,7 +106,7 @@ class Stream:
         if X is None:
             X = self._checked(x)
         args, out = self._arguments, self._out
-        args[3], args[5], args[10] = X, self._state, self._next
+        args[4], args[6], args[11] = X, self._state, self._next
         with _overflow_reported(self._backend):
             self._run(*args)
         if not all_finite(self._out_flat):

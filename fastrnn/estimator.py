@@ -745,15 +745,12 @@ class FastRNN(_RecurrentEstimator):
         head = Head(CROSS_ENTROPY, False)
         probs, state = run_forward(net, seqs, check_states(None, net, seqs), self.backend, head)
         p = probs[-1]
-        one = Sequences(np.empty(1, dtype=np.int64), np.array([0, 1], dtype=np.int64), "single")
+        stream = Stream(net, head, self.backend, h0=state)
         for i in range(n_steps):
             token = _draw(p, temperature, uniforms[i])
             generated[i] = token
             if i + 1 < n_steps:
-                one.data[0] = token
-                probs, state = run_forward(net, one, check_states(state, net, one), self.backend,
-                                           head)
-                p = probs[0]
+                p = stream.step(token)
         return generated
 
     def sample_text(self, n_chars: int, start: Any = None, temperature: float = 1.0,

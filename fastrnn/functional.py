@@ -94,8 +94,8 @@ def run_forward(net, seqs, state0, backend, head=Head(CROSS_ENTROPY, False), ret
     state_last = np.empty_like(state0)
     P = np.empty((B if head.last_step else N, a.n_outputs), net.dtype)
     with _overflow_reported(backend):
-        run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
-            head.last_step, Hs, caches, state_last, P)
+        run(CELLS[a.cell].tag, net.theta, net.theta[:0], net.table, seqs.data, seqs.offsets,
+            state0, head.loss, head.last_step, Hs, caches, state_last, P)
     _require_finite(P, "the outputs")
     probs = unpack_sequences(P, seqs) if head.last_step else unpack_steps(P, seqs)
     out = (probs, states_out(state_last, net, seqs))

@@ -26,7 +26,7 @@ from fastrnn.kernels.layers import input_projection
 W_x = np.zeros((10, 4))[:3]                 # rows 3..9 are there, columns 4..7 are not
 A = np.zeros((1, 3))
 try:
-    input_projection(np.array([7]), W_x, np.zeros(3), A)   # id 7 of 4
+    input_projection(np.array([7]), W_x, np.empty((0, 0)), np.zeros(3), A)   # id 7 of 4
     print("unchecked")
 except IndexError:
     print("bounds checked")

@@ -14,7 +14,7 @@ import pytest
 import fastrnn
 from fastrnn._cells import CELLS
 from fastrnn._codes import CROSS_ENTROPY
-from fastrnn._layout import Architecture, flatten
+from fastrnn._layout import Architecture, flatten, transposed
 from fastrnn.kernels import _linalg, head, layers, network, rnn, lstm, gru, sequences, train, optim
 from _optional import require
 
@@ -32,13 +32,16 @@ def test_add_products_refuses_mismatched_shapes():
 
 
 def test_input_projection_refuses_mismatched_shapes():
-    W_x, b_h = np.ones((4, 3)), np.zeros(4)
-    layers.input_projection(np.ones((1, 5, 3)), W_x, b_h, np.empty((5, 4)))
-    bad = [(np.ones((1, 5, 3)), W_x, b_h, np.empty((5, 3))),          # A too narrow
-           (np.ones((1, 5, 3)), W_x, np.zeros(3), np.empty((5, 4))),   # b_h
-           (np.ones((1, 6, 3)), W_x, b_h, np.empty((5, 4))),           # X rows
-           (np.ones((2, 5, 3)), W_x, b_h, np.empty((5, 4))),           # blocks vs W_x
-           (np.zeros(6, dtype=np.int64), W_x, b_h, np.empty((5, 4)))]  # ids rows
+    W_x, b_h, none = np.ones((4, 3)), np.zeros(4), np.empty((0, 0))
+    layers.input_projection(np.ones((1, 5, 3)), W_x, none, b_h, np.empty((5, 4)))
+    layers.input_projection(np.ones((1, 5, 3)), W_x, np.ones((3, 4)), b_h, np.empty((5, 4)))
+    bad = [(np.ones((1, 5, 3)), W_x, none, b_h, np.empty((5, 3))),          # A too narrow
+           (np.ones((1, 5, 3)), W_x, none, np.zeros(3), np.empty((5, 4))),   # b_h
+           (np.ones((1, 6, 3)), W_x, none, b_h, np.empty((5, 4))),           # X rows
+           (np.ones((2, 5, 3)), W_x, none, b_h, np.empty((5, 4))),           # blocks vs W_x
+           (np.zeros(6, dtype=np.int64), W_x, none, b_h, np.empty((5, 4))),  # ids rows
+           (np.ones((1, 5, 3)), W_x, np.ones((4, 3)), b_h, np.empty((5, 4))),  # W_xT: W_x's shape
+           (np.zeros(5, dtype=np.int64), W_x, np.ones((3, 3)), b_h, np.empty((5, 4)))]
     for args in bad:
         with pytest.raises(ValueError, match="input_projection"):
             layers.input_projection(*args)
@@ -55,10 +58,14 @@ def _head_arrays(last_step=False):
 @pytest.mark.parametrize("last_step", [False, True])
 def test_output_layer_and_backward_refuse_mismatched_shapes(last_step):
     H, offsets, W_y, b_y, rows = _head_arrays(last_step)
-    head.output_layer(H, W_y, b_y, offsets, last_step, np.empty((rows, 4)))
+    none = np.empty((0, 0))
+    head.output_layer(H, W_y, none, b_y, offsets, last_step, np.empty((rows, 4)))
+    head.output_layer(H, W_y, np.ones((3, 4)), b_y, offsets, last_step, np.empty((rows, 4)))
     for Z in (np.empty((rows + 1, 4)), np.empty((0, 4)), np.empty((rows, 5))):
         with pytest.raises(ValueError):
-            head.output_layer(H, W_y, b_y, offsets, last_step, Z)
+            head.output_layer(H, W_y, none, b_y, offsets, last_step, Z)
+    with pytest.raises(ValueError, match="transposed"):
+        head.output_layer(H, W_y, np.ones((4, 3)), b_y, offsets, last_step, np.empty((rows, 4)))
     dZ = np.ones((rows, 4))
     good = (np.empty_like(W_y), np.empty(4), np.empty_like(H))
     head.output_backward(dZ, H, W_y, offsets, last_step, *good)
@@ -83,14 +90,20 @@ def test_cell_kernels_refuse_mismatched_shapes(cell):
     A, H = np.zeros((5, G * d)), np.empty((5, d))
     cache = np.empty((5, info.cache_blocks * d))
     state0, last = np.zeros((S, 2, d)), np.empty((S, 2, d))
-    module.forward_steps(W_h, b_hn, A, offsets, order, running, False, state0, H, cache, last)
+    none = np.empty((0, 0))
+    module.forward_steps(W_h, none, b_hn, A, offsets, order, running, False, state0, H, cache,
+                         last)
+    module.forward_steps(W_h, np.zeros((d, G * d)), b_hn, A[:2], np.array([0, 2]),
+                         *sequences.longest_first(np.array([0, 2])), False, state0[:, :1], H[:2],
+                         cache[:2], last[:, :1])                       # W_hT given, few rows
     bad = {"A": dict(A=np.zeros((4, G * d))), "H": dict(H=np.empty((6, d))),
+           "W_hT": dict(W_hT=np.zeros((d + 1, G * d))),
            "state0": dict(state0=np.zeros((S, 3, d))), "last": dict(last=np.empty((S, 1, d))),
            "offsets": dict(offsets=np.array([0, 2, 7])), "W_h": dict(W_h=np.zeros((G * d, d + 1))),
            "order": dict(order=np.array([0]))}
     for what, change in bad.items():
-        args = dict(W_h=W_h, b_hn=b_hn, A=A, offsets=offsets, order=order, running=running,
-                    reverse=False, state0=state0, H=H, cache=cache, last=last)
+        args = dict(W_h=W_h, W_hT=none, b_hn=b_hn, A=A, offsets=offsets, order=order,
+                    running=running, reverse=False, state0=state0, H=H, cache=cache, last=last)
         args.update(change)
         with pytest.raises(ValueError):
             module.forward_steps(*args.values())
@@ -119,25 +132,27 @@ def test_network_entry_points_refuse_what_does_not_fit_the_layout():
     state0 = np.zeros((L * D, 2, 2, d))
     good = dict(X=X, offsets=offsets, state0=state0, Hs=np.empty((L, D, 5, d)),
                 caches=np.empty((L, D, 5, info.cache_blocks * d)), last=np.empty_like(state0),
-                P=np.empty((5, 3)))
+                P=np.empty((5, 3)), thetaT=theta[:0])
 
     def call(**change):
         args = dict(good, **change)
-        network.forward(info.tag, theta, table, args["X"], args["offsets"], args["state0"],
-                        CROSS_ENTROPY, False, args["Hs"], args["caches"], args["last"], args["P"])
+        network.forward(info.tag, theta, args["thetaT"], table, args["X"], args["offsets"],
+                        args["state0"], CROSS_ENTROPY, False, args["Hs"], args["caches"],
+                        args["last"], args["P"])
 
     call()
+    call(thetaT=transposed(theta, a))
     bad = dict(X=np.array([0, 1, 3, 1, 0]),                      # an id out of range (k = 3)
                X_negative=np.array([0, 1, -1, 1, 0]),             # Numba would wrap it
                offsets=np.array([0, 2, 6]), state0=np.zeros((L * D, 2, 3, d)),
                Hs=np.empty((L, D, 4, d)), caches=np.empty((L, D, 5, d)),
-               P=np.empty((4, 3)))
+               P=np.empty((4, 3)), thetaT=theta[:-1])
     for what, value in bad.items():
         with pytest.raises(ValueError):
             call(**{what.split("_")[0]: value})
     with pytest.raises(ValueError, match="layout table"):
-        network.forward(info.tag, theta[:-5], table, X, offsets, state0, CROSS_ENTROPY, False,
-                        good["Hs"], good["caches"], good["last"], good["P"])
+        network.forward(info.tag, theta[:-5], theta[:0], table, X, offsets, state0,
+                        CROSS_ENTROPY, False, good["Hs"], good["caches"], good["last"], good["P"])
 
 
 def test_train_epochs_refuses_an_order_outside_the_data():

@@ -32,7 +32,7 @@ from _registry import (ARCHITECTURES, BACKENDS, D, FORMS, HEADS, K, M, arch_id, 
                        make_problem)
 from fastrnn import _validation
 from fastrnn._cells import CELLS
-from fastrnn._layout import Architecture
+from fastrnn._layout import Architecture, transposed
 from fastrnn.kernels import network as kernel_network
 from fastrnn.reference import network as reference_network
 
@@ -624,7 +624,9 @@ def test_the_twins_never_write_into_their_inputs(arch):
     for form, head, weights in (("h0", HEADS[0], "step"), ("list_ids", HEADS[1], "sequence")):
         p = problem(arch, form, head, weights, seed=10)
         net, head_, seqs, Y, scale, step_weight, state0 = kernel_arguments(p)
-        inputs = (net.theta, net.table, seqs.data, Y, seqs.offsets, scale, step_weight, state0)
+        thetaT = transposed(net.theta, a)
+        inputs = (net.theta, thetaT, net.table, seqs.data, Y, seqs.offsets, scale, step_weight,
+                  state0)
         before = [np.array(v, copy=True) for v in inputs]
         N, B = seqs.n_rows, seqs.n_sequences
         cache = CELLS[arch[0]].cache_blocks * D
@@ -637,20 +639,24 @@ def test_the_twins_never_write_into_their_inputs(arch):
                                  Hs, caches, np.empty_like(state0), np.empty_like(net.theta),
                                  np.empty_like(state0),
                                  np.empty((N if seqs.data.ndim == 2 else 0, K)))
-            module.forward(CELLS[arch[0]].tag, net.theta, net.table, seqs.data, seqs.offsets,
-                           state0, head_.loss, head_.last_step, Hs, caches,
+            module.forward(CELLS[arch[0]].tag, net.theta, thetaT, net.table, seqs.data,
+                           seqs.offsets, state0, head_.loss, head_.last_step, Hs, caches,
                            np.empty_like(state0), np.empty((B if head_.last_step else N, M)))
             for old, new in zip(before, inputs):
                 assert np.array_equal(old, new), module.__name__
 
 
+@pytest.mark.parametrize("given", [False, True], ids=["thetaT-empty", "thetaT-given"])
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=arch_id)
-def test_forward_and_loss_and_grad_run_the_same_forward_pass(arch):
+def test_forward_and_loss_and_grad_run_the_same_forward_pass(arch, given):
     """Both network functions of a twin fill Hs, the caches and the final
-    states alike (without dropout), and forward's ŷ are the loss's."""
+    states alike (without dropout), and forward's ŷ are the loss's; forward
+    gives the same bits whether it is given the transposed weights or makes
+    them (``given``)."""
     a = Architecture(arch[0], K, D, M, arch[1], arch[2])
     p = problem(arch, "h0", HEADS[1], seed=11)
     net, head_, seqs, Y, scale, step_weight, state0 = kernel_arguments(p)
+    thetaT = transposed(net.theta, a) if given else net.theta[:0]
     N, B = seqs.n_rows, seqs.n_sequences
     cache = CELLS[arch[0]].cache_blocks * D
     for module in (kernel_network, reference_network):
@@ -660,7 +666,7 @@ def test_forward_and_loss_and_grad_run_the_same_forward_pass(arch):
             caches = np.full((a.n_layers, a.n_directions, N, cache), np.nan)
             state_last = np.full_like(state0, np.nan)
             if call == "forward":
-                module.forward(CELLS[arch[0]].tag, net.theta, net.table, seqs.data,
+                module.forward(CELLS[arch[0]].tag, net.theta, thetaT, net.table, seqs.data,
                                seqs.offsets, state0, head_.loss, head_.last_step, Hs, caches,
                                state_last, np.empty((B, M)))
             else:

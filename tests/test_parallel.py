@@ -24,6 +24,7 @@ from _metrics import flat, normwise
 from _registry import ARCHITECTURES, HEADS, arch_id, make_params
 from fastrnn import _parallel, _validation, functional
 from fastrnn._cells import CELLS
+from fastrnn._layout import transposed
 from fastrnn._parallel import forward_in_chunks, loss_and_grad_in_chunks
 from fastrnn.kernels import network
 
@@ -102,16 +103,17 @@ def kernel_arguments(params, X, y, kwargs):
     return net, head, seqs, Y, _validation.sequence_scale(seq_weight), step_weight, state0
 
 
-def run_forward(run, net, head, seqs, state0):
+def run_forward(run, net, head, seqs, state0, thetaT=None):
     a = net.architecture
+    thetaT = net.theta[:0] if thetaT is None else thetaT
     N, B = seqs.n_rows, seqs.n_sequences
     Hs = np.full((a.n_layers, a.n_directions, N, a.n_hidden), np.nan)
     caches = np.full((a.n_layers, a.n_directions, N, CELLS[a.cell].cache_blocks * a.n_hidden),
                      np.nan)
     state_last = np.full_like(state0, np.nan)
     P = np.full((B if head.last_step else N, a.n_outputs), np.nan)
-    run(CELLS[a.cell].tag, net.theta, net.table, seqs.data, seqs.offsets, state0, head.loss,
-        head.last_step, Hs, caches, state_last, P)
+    run(CELLS[a.cell].tag, net.theta, thetaT, net.table, seqs.data, seqs.offsets, state0,
+        head.loss, head.last_step, Hs, caches, state_last, P)
     return Hs, caches, state_last, P
 
 
@@ -143,7 +145,8 @@ def test_chunks_equal_the_unchunked_kernel(arch, head, ids, threads, always_chun
     work = _parallel.work_per_row(net)
     assert len(_parallel.chunk_bounds(seqs.n_sequences, seqs.n_rows, work)) - 1 > 1
     whole = run_forward(network.forward, net, head_, seqs, state0)
-    chunked = run_forward(forward_in_chunks(network.forward, work), net, head_, seqs, state0)
+    chunked = run_forward(forward_in_chunks(network.forward, work), net, head_, seqs, state0,
+                          transposed(net.theta, net.architecture))   # given: the same bits
     for name, a, b in zip(("Hs", "caches", "state_last", "P"), chunked, whole):
         assert np.isfinite(a).all(), f"forward {name}: an entry left unwritten"
         assert np.array_equal(a, b), f"forward {name}"

@@ -186,16 +186,26 @@ def test_the_reference_backend_streams_too():
 
 
 def test_overflow_inside_the_network_is_reported():
-    """The stream computes with the model's arrays (an edit in place is
-    seen), and refuses what overflows inside, as predict_proba does."""
+    """Refused as predict_proba refuses it (the parameters edited in place
+    before the stream is made: it copies them then)."""
     X, y = data(ids=False)
     model = fitted(X, y)
-    stream = model.stream()
     model.params_["W_x"][:] = 1e308                   # W_x x overflows
     with pytest.raises(FloatingPointError, match="^X: .*inside the network"):
-        stream.step(np.ones(K))
+        model.stream().step(np.ones(K))
     model = fitted(X, y)
-    stream = model.stream()
     model.params_["b_y"][0] = np.inf                  # the outputs are not finite
     with pytest.raises(FloatingPointError, match="^X: the outputs overflowed"):
-        stream.step(np.ones(K))
+        model.stream().step(np.ones(K))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_stream_keeps_the_parameters_it_was_made_with(cell):
+    X, y = data(ids=False)
+    model = fitted(X, y, cell=cell, n_layers=2)
+    expected = model.predict_proba(X[0])
+    stream = model.stream()
+    for key in model.params_:                         # every array, edited in place
+        model.params_[key][...] = 0.5
+    assert np.array_equal(np.stack([stream.step(x) for x in X[0]]), expected)
+    assert not np.array_equal(model.predict_proba(X[0]), expected)

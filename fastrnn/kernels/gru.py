@@ -10,13 +10,14 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import FEW_ROWS, add_into, add_products, add_products_bt, copy_into
+from fastrnn.kernels._linalg import add_into, add_products, add_products_wt, copy_into, transposed
 from fastrnn.kernels._math import sigmoid, tanh
 from fastrnn.kernels.sequences import step_row
 
 
 @kernel
-def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache, state_last):
+def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H, cache,
+                  state_last):
     """h_t and the cache (gates, W_hn h_{t-1} + b_hn) for every row."""
     check_cell_arguments(W_h, b_hn, offsets, order, running, state0, H, cache, 3, 4, True)
     N, d = H.shape
@@ -25,8 +26,7 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
             or state_last.shape != state0.shape:
         raise ValueError("gru.forward_steps: expected A (N, 3d), state0 and state_last (1, B, d)")
     one = H.dtype.type(1.0)
-    few = N < FEW_ROWS                        # a step or two: no transposed copy
-    W_hT = np.ascontiguousarray(W_h.T) if not few else np.empty((0, 0), dtype=W_h.dtype)
+    W_hT = transposed(W_h, W_hT, N)
     h = np.empty((B, d), dtype=H.dtype)          # h_{t-1} of the running sequences
     hr = np.empty((B, 3 * d), dtype=H.dtype)     # W_h h_{t-1} of r, u, n
     for s in range(B):
@@ -34,10 +34,7 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
     for t in range(running.shape[0]):
         n_run = running[t]
         hr[:n_run] = 0.0
-        if few:
-            add_products_bt(h[:n_run], W_h, hr[:n_run])
-        else:
-            add_products(h[:n_run], W_hT, hr[:n_run])
+        add_products_wt(h[:n_run], W_h, W_hT, hr[:n_run])
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
             a, kept, h_t, hr_s, h_s = A[n], cache[n], H[n], hr[s], h[s]

@@ -4,35 +4,42 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
-                                     add_products_t, copy_into, set_columns_t)
+                                     add_products_t, copy_into, set_columns_t, transposed)
 
 
 @kernel
-def input_projection(X, W_x, b_h, A):
-    """A[n] = W_x x_n + b_h for every row n; a token id picks a column of W_x."""
+def input_projection(X, W_x, W_xT, b_h, A):
+    """A[n] = W_x x_n + b_h for every row n; a token id picks a column of W_x.
+    W_xT: W_x transposed, or empty (see ``_linalg.transposed``)."""
     N, rows = A.shape
-    if W_x.shape[0] != rows or b_h.shape[0] != rows:
-        raise ValueError("input_projection: expected W_x (G·d, k), b_h (G·d,), A (N, G·d)")
+    if W_x.shape[0] != rows or b_h.shape[0] != rows or (W_xT.shape[0] != 0 and (
+            W_xT.shape[0] != W_x.shape[1] or W_xT.shape[1] != rows)):
+        raise ValueError("input_projection: expected W_x (G·d, k), W_xT (k, G·d) or (0, 0), "
+                         "b_h (G·d,), A (N, G·d)")
     for n in range(N):
         copy_into(A[n], b_h)
     if X.ndim == 1:
         if X.shape[0] != N:
             raise ValueError("input_projection: expected ids X (N,)")
         # Read the column in place: a few strided loads per step cost less
-        # than transposing all of W_x (k columns) on every call.
+        # than transposing all of W_x (k columns) on every call. Given W_xT,
+        # its row x is that column, contiguous.
         for n in range(N):
             a = A[n]
             x = X[n]
-            for i in range(rows):
-                a[i] = a[i] + W_x[i, x]
+            if W_xT.shape[0] != 0:
+                add_into(a, W_xT[x])
+            else:
+                for i in range(rows):
+                    a[i] = a[i] + W_x[i, x]
     else:
         S, width = X.shape[0], X.shape[2]
         if X.shape[1] != N or W_x.shape[1] != S * width:
             raise ValueError("input_projection: expected X (S, N, w) and W_x (G·d, S·w)")
-        if S == 1 and N < FEW_ROWS:              # a step or two: no transposed copy
+        W_xT = transposed(W_x, W_xT, N if S == 1 else FEW_ROWS)   # blocks: columns of W_x
+        if W_xT.shape[0] == 0:
             add_products_bt(X[0], W_x, A)
             return
-        W_xT = np.ascontiguousarray(W_x.T)
         for s in range(S):
             add_products(X[s], W_xT[s * width:(s + 1) * width], A)
 

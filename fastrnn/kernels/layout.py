@@ -28,3 +28,27 @@ def output_arrays(theta, table):
     W_y = _view(theta, table[n - 2, 0], table[n - 2, 1], table[n - 2, 2])
     b_y = theta[table[n - 1, 0]:table[n - 1, 0] + table[n - 1, 1]]
     return W_y, b_y
+
+
+@kernel
+def slot_transposes(thetaT, table, slot):
+    """W_xᵀ, W_hᵀ of ``slot`` as views into thetaT (theta with every matrix
+    stored transposed, ``fastrnn._layout.transposed``), or (0, 0) arrays
+    when thetaT is empty."""
+    r = 4 * slot
+    if table.shape[1] != 3 or r + 3 >= table.shape[0] - 2:
+        raise ValueError("slot_transposes: slot out of range of the layout table")
+    if thetaT.shape[0] == 0:
+        return _view(thetaT, 0, 0, 0), _view(thetaT, 0, 0, 0)
+    W_xT = _view(thetaT, table[r, 0], table[r, 2], table[r, 1])
+    W_hT = _view(thetaT, table[r + 1, 0], table[r + 1, 2], table[r + 1, 1])
+    return W_xT, W_hT
+
+
+@kernel
+def output_transpose(thetaT, table):
+    """W_yᵀ as a view into thetaT, or a (0, 0) array when thetaT is empty."""
+    n = table.shape[0]
+    if thetaT.shape[0] == 0:
+        return _view(thetaT, 0, 0, 0)
+    return _view(thetaT, table[n - 2, 0], table[n - 2, 2], table[n - 2, 1])

@@ -16,22 +16,22 @@ from fastrnn.kernels._linalg import copy_into, multiply_into
 from fastrnn.kernels.head import (loss_and_delta, output_backward, output_layer,
                                   probabilities, row_factors)
 from fastrnn.kernels.layers import add_input_gradient, input_projection, weight_gradients
-from fastrnn.kernels.layout import output_arrays, slot_arrays
+from fastrnn.kernels.layout import output_arrays, output_transpose, slot_arrays, slot_transposes
 from fastrnn.kernels.sequences import longest_first
 
 
 @kernel
-def _cell_forward(cell, W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache,
+def _cell_forward(cell, W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H, cache,
                   state_last):
     if len(cell) == LSTM:
-        lstm.forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache,
-                           state_last)
+        lstm.forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H,
+                           cache, state_last)
     elif len(cell) == GRU:
-        gru.forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache,
-                          state_last)
+        gru.forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H,
+                          cache, state_last)
     else:
-        rnn.forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache,
-                          state_last)
+        rnn.forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H,
+                          cache, state_last)
 
 
 @kernel
@@ -49,7 +49,7 @@ def _cell_backward(cell, W_h, b_hn, offsets, order, running, reverse, state0, H,
 
 
 @kernel
-def _check_network(theta, table, X, offsets, state0, Hs, caches, state_last, n_out_rows,
+def _check_network(theta, thetaT, table, X, offsets, state0, Hs, caches, state_last, n_out_rows,
                    last_step):
     """The shape contract of a network's entry points."""
     L, D, N, d = Hs.shape
@@ -57,6 +57,8 @@ def _check_network(theta, table, X, offsets, state0, Hs, caches, state_last, n_o
     B = offsets.shape[0] - 1
     if table.shape[0] != 4 * S + 2 or table.shape[1] != 3:
         raise ValueError("network: expected a layout table of 4 (L·D) + 2 rows")
+    if thetaT.shape[0] != 0 and thetaT.shape[0] != theta.shape[0]:
+        raise ValueError("network: expected thetaT like theta, or empty")
     for r in range(table.shape[0]):
         if table[r, 0] < 0 or table[r, 1] < 0 or table[r, 2] < 0 \
                 or table[r, 0] + table[r, 1] * table[r, 2] > theta.shape[0]:
@@ -80,8 +82,8 @@ def _check_network(theta, table, X, offsets, state0, Hs, caches, state_last, n_o
 
 
 @kernel
-def _forward_layers(cell, theta, table, X, offsets, order, running, state0, dropout, seed,
-                    row0, Hs, caches, state_last, dropped):
+def _forward_layers(cell, theta, thetaT, table, X, offsets, order, running, state0, dropout,
+                    seed, row0, Hs, caches, state_last, dropped):
     """Every layer, bottom up. With dropout > 0, ``dropped`` (L - 1, D, N, d)
     receives each layer's output times its mask: the next layer's input."""
     L, D, N, d = Hs.shape
@@ -91,15 +93,16 @@ def _forward_layers(cell, theta, table, X, offsets, order, running, state0, drop
         for direction in range(D):
             slot = layer * D + direction
             W_x, W_h, b_h, b_hn = slot_arrays(theta, table, slot)
+            W_xT, W_hT = slot_transposes(thetaT, table, slot)
             if layer == 0:
-                input_projection(X0, W_x, b_h, A)          # W_x x_t + b_h, every step at once
+                input_projection(X0, W_x, W_xT, b_h, A)    # W_x x_t + b_h, every step at once
             elif dropout > 0.0:
-                input_projection(dropped[layer - 1], W_x, b_h, A)
+                input_projection(dropped[layer - 1], W_x, W_xT, b_h, A)
             else:
-                input_projection(Hs[layer - 1], W_x, b_h, A)
+                input_projection(Hs[layer - 1], W_x, W_xT, b_h, A)
             if not all_finite(A.reshape(A.size)):
                 raise FloatingPointError("network: W_x x_t + b_h overflowed to inf or nan")
-            _cell_forward(cell, W_h, b_hn, A, offsets, order, running, direction == 1,
+            _cell_forward(cell, W_h, W_hT, b_hn, A, offsets, order, running, direction == 1,
                           state0[slot], Hs[layer, direction], caches[layer, direction],
                           state_last[slot])
         if dropout > 0.0 and layer + 1 < L:
@@ -108,20 +111,22 @@ def _forward_layers(cell, theta, table, X, offsets, order, running, state0, drop
 
 
 @kernel
-def forward(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches, state_last, P):
+def forward(cell, theta, thetaT, table, X, offsets, state0, loss, last_step, Hs, caches,
+            state_last, P):
     """Forward pass: every layer's output and cache, the last states, and
     ŷ of every output row in P."""
-    _check_network(theta, table, X, offsets, state0, Hs, caches, state_last, P.shape[0],
+    _check_network(theta, thetaT, table, X, offsets, state0, Hs, caches, state_last, P.shape[0],
                    last_step)
     order, running = longest_first(offsets)
     dropped = np.empty((0,) + Hs.shape[1:], dtype=Hs.dtype)
     # No dropout, with the argument types training passes (a uint64 seed, the
     # literal row 0): a process that has trained reuses the compiled
     # _forward_layers instead of compiling another (a second of a cold start).
-    _forward_layers(cell, theta, table, X, offsets, order, running, state0, 0.0, np.uint64(0),
-                    0, Hs, caches, state_last, dropped)
+    _forward_layers(cell, theta, thetaT, table, X, offsets, order, running, state0, 0.0,
+                    np.uint64(0), 0, Hs, caches, state_last, dropped)
     W_y, b_y = output_arrays(theta, table)
-    output_layer(Hs[Hs.shape[0] - 1], W_y, b_y, offsets, last_step, P)
+    output_layer(Hs[Hs.shape[0] - 1], W_y, output_transpose(thetaT, table), b_y, offsets,
+                 last_step, P)
     probabilities(P, loss)
 
 
@@ -133,7 +138,9 @@ def loss_and_grad(cell, theta, table, X, Y, offsets, scale, step_weight, state0,
     L, D, N, d = Hs.shape
     B = offsets.shape[0] - 1
     n_rows = B if last_step else N
-    _check_network(theta, table, X, offsets, state0, Hs, caches, state_last, n_rows, last_step)
+    none = theta[:0]                                     # no transposed weights: thetaT
+    _check_network(theta, none, table, X, offsets, state0, Hs, caches, state_last, n_rows,
+                   last_step)
     if (Y.shape[0] != n_rows or grad.shape != theta.shape or dstate0.shape != state0.shape
             or (dX.shape[0] != 0 and (X.ndim == 1 or dX.shape != X.shape))
             or not 0.0 <= dropout < 1.0):
@@ -141,11 +148,11 @@ def loss_and_grad(cell, theta, table, X, Y, offsets, scale, step_weight, state0,
                          "dstate0 like state0, dX like dense X or with 0 rows, dropout in [0, 1)")
     order, running = longest_first(offsets)
     dropped = np.empty((L - 1 if dropout > 0.0 else 0, D, N, d), dtype=Hs.dtype)
-    _forward_layers(cell, theta, table, X, offsets, order, running, state0, dropout, seed,
+    _forward_layers(cell, theta, none, table, X, offsets, order, running, state0, dropout, seed,
                     row0, Hs, caches, state_last, dropped)
     W_y, b_y = output_arrays(theta, table)
     Z = np.empty((n_rows, b_y.shape[0]), dtype=Hs.dtype)
-    output_layer(Hs[L - 1], W_y, b_y, offsets, last_step, Z)
+    output_layer(Hs[L - 1], W_y, output_transpose(none, table), b_y, offsets, last_step, Z)
     factors = np.empty(n_rows, dtype=Hs.dtype)
     row_factors(scale, step_weight, offsets, last_step, factors)
     total = loss_and_delta(Z, Y, factors, loss)          # Z is ∂L/∂z from here on

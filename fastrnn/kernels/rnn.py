@@ -10,13 +10,14 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import FEW_ROWS, add_products, add_products_bt, copy_into
+from fastrnn.kernels._linalg import add_products, add_products_wt, copy_into, transposed
 from fastrnn.kernels._math import tanh
 from fastrnn.kernels.sequences import step_row
 
 
 @kernel
-def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache, state_last):
+def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H, cache,
+                  state_last):
     """h_t for every row, the running sequences together at each step."""
     check_cell_arguments(W_h, b_hn, offsets, order, running, state0, H, cache, 1, 0, False)
     N, d = H.shape
@@ -24,8 +25,7 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
     if A.shape[0] != N or A.shape[1] != d or state0.shape[0] != 1 \
             or state_last.shape != state0.shape:
         raise ValueError("rnn.forward_steps: expected A (N, d), state0 and state_last (1, B, d)")
-    few = N < FEW_ROWS                        # a step or two: no transposed copy
-    W_hT = np.ascontiguousarray(W_h.T) if not few else np.empty((0, 0), dtype=W_h.dtype)
+    W_hT = transposed(W_h, W_hT, N)
     h = np.empty((B, d), dtype=H.dtype)          # h_{t-1} of the running sequences
     a = np.empty((B, d), dtype=H.dtype)
     for s in range(B):
@@ -34,10 +34,7 @@ def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cac
         n_run = running[t]
         for s in range(n_run):
             copy_into(a[s], A[step_row(offsets, order[s], t, reverse)])
-        if few:                                     # a_t = W_H h_{t-1} + W_X x_t + b_h
-            add_products_bt(h[:n_run], W_h, a[:n_run])
-        else:
-            add_products(h[:n_run], W_hT, a[:n_run])
+        add_products_wt(h[:n_run], W_h, W_hT, a[:n_run])  # a_t = W_H h_{t-1} + W_X x_t + b_h
         for s in range(n_run):
             row = H[step_row(offsets, order[s], t, reverse)]
             for i in range(d):

@@ -23,7 +23,8 @@ from fastrnn.reference.lstm import sigmoid
 from fastrnn.reference.sequences import previous_rows, step_rows
 
 
-def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache, state_last):
+def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H, cache,
+                  state_last):
     """h_t and the cache (gates, W_hn h_{t-1} + b_hn) for every row."""
     d = W_h.shape[1]
     h = state0[0].copy()                          # h_{t-1} of every sequence

@@ -34,8 +34,9 @@ def _features(H, offsets, last_step):
     return np.hstack([H[j][ends[j]] for j in range(H.shape[0])])
 
 
-def output_layer(H, W_y, b_y, offsets, last_step, Z):
-    """z = W_Y h + b_y for every output row."""
+def output_layer(H, W_y, W_yT, b_y, offsets, last_step, Z):
+    """z = W_Y h + b_y for every output row. (W_yT, W_y transposed or empty,
+    is for the kernels: see ``rnn``'s W_hT.)"""
     Z[:] = _features(H, offsets, last_step) @ W_y.T + b_y
 
 

@@ -14,8 +14,9 @@ import numpy as np
 from fastrnn.reference.sequences import previous_rows
 
 
-def input_projection(X, W_x, b_h, A):
-    """A[n] = W_x x_n + b_h for every row n; a token id picks a column of W_x."""
+def input_projection(X, W_x, W_xT, b_h, A):
+    """A[n] = W_x x_n + b_h for every row n; a token id picks a column of W_x.
+    (W_xT, W_x transposed or empty, is for the kernels: see ``rnn``'s W_hT.)"""
     if X.ndim == 1:
         A[:] = W_x.T[X] + b_h
     else:

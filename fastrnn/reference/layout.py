@@ -18,6 +18,25 @@ def output_arrays(theta, table):
     return _view(theta, table[n - 2]), _vector(theta, table[n - 1])
 
 
+def slot_transposes(thetaT, table, slot):
+    """W_xᵀ, W_hᵀ of ``slot`` as views into thetaT (theta with every matrix
+    stored transposed, ``fastrnn._layout.transposed``), or (0, 0) arrays
+    when thetaT is empty."""
+    return _view_t(thetaT, table[4 * slot]), _view_t(thetaT, table[4 * slot + 1])
+
+
+def output_transpose(thetaT, table):
+    """W_yᵀ as a view into thetaT, or a (0, 0) array when thetaT is empty."""
+    return _view_t(thetaT, table[table.shape[0] - 2])
+
+
+def _view_t(thetaT, entry):
+    if len(thetaT) == 0:
+        return thetaT.reshape((0, 0))
+    offset, rows, cols = entry
+    return thetaT[offset:offset + rows * cols].reshape((cols, rows))
+
+
 def _view(theta, entry):
     offset, rows, cols = entry
     return theta[offset:offset + rows * cols].reshape((rows, cols))

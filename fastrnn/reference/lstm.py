@@ -25,7 +25,8 @@ def sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache, state_last):
+def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H, cache,
+                  state_last):
     """h_t and the cache (gates, c_t) for every row."""
     d = W_h.shape[1]
     h, c = state0[0].copy(), state0[1].copy()     # h_{t-1}, c_{t-1} of every sequence

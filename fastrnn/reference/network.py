@@ -7,7 +7,10 @@ Arguments shared by the twins:
 * ``cell``: the cell's tag (``fastrnn._cells``), a tuple whose length is
   its code (RNN, LSTM, GRU of ``fastrnn._codes``);
 * ``theta``: every parameter, flat; ``table``: where each array sits in it
-  (``fastrnn._layout``);
+  (``fastrnn._layout``); ``thetaT`` (forward only): theta with every matrix
+  stored transposed (``fastrnn._layout.transposed``), or empty. The kernels
+  multiply with those transposes instead of making them (a Stream keeps
+  them, made once); the reference computes with theta alone;
 * ``X``: int64 ids (N,) or float inputs (N, k); ``offsets`` (B + 1,);
 * ``state0`` (S, n_states, B, d): the initial states of the S = L·D slots
   (layer by layer, forward before reverse), h (and c) of every sequence;
@@ -29,7 +32,8 @@ from fastrnn.reference.dropout import dropout_mask
 from fastrnn.reference.head import (loss_and_delta, output_backward, output_layer,
                                     probabilities, row_factors)
 from fastrnn.reference.layers import add_input_gradient, input_projection, weight_gradients
-from fastrnn.reference.layout import output_arrays, slot_arrays
+from fastrnn.reference.layout import (output_arrays, output_transpose, slot_arrays,
+                                      slot_transposes)
 from fastrnn.reference.sequences import longest_first
 
 
@@ -37,8 +41,8 @@ def _cell_module(cell):
     return {LSTM: lstm, GRU: gru}.get(len(cell), rnn)
 
 
-def _forward_layers(cell, theta, table, X, offsets, order, running, state0, dropout, seed,
-                    row0, Hs, caches, state_last):
+def _forward_layers(cell, theta, thetaT, table, X, offsets, order, running, state0, dropout,
+                    seed, row0, Hs, caches, state_last):
     """Every layer, bottom up; returns the input each layer read: X (as one
     block of vectors, or ids), then the output of the layer below,
     multiplied by its dropout mask when dropout > 0 (training only)."""
@@ -56,23 +60,25 @@ def _forward_layers(cell, theta, table, X, offsets, order, running, state0, drop
         for direction in range(D):
             slot = layer * D + direction
             W_x, W_h, b_h, b_hn = slot_arrays(theta, table, slot)
+            W_xT, W_hT = slot_transposes(thetaT, table, slot)
             A = np.empty((Hs.shape[2], W_h.shape[0]), theta.dtype)
-            input_projection(inputs[layer], W_x, b_h, A)   # W_x x_t + b_h, every step at once
+            input_projection(inputs[layer], W_x, W_xT, b_h, A)  # W_x x_t + b_h, all steps at once
             if not np.isfinite(A).all():                   # as the kernels, which tanh would hide
                 raise FloatingPointError("network: W_x x_t + b_h overflowed to inf or nan")
-            step(W_h, b_hn, A, offsets, order, running, direction == 1, state0[slot],
+            step(W_h, W_hT, b_hn, A, offsets, order, running, direction == 1, state0[slot],
                  Hs[layer, direction], caches[layer, direction], state_last[slot])
     return inputs
 
 
-def forward(cell, theta, table, X, offsets, state0, loss, last_step, Hs, caches, state_last, P):
+def forward(cell, theta, thetaT, table, X, offsets, state0, loss, last_step, Hs, caches,
+            state_last, P):
     """Forward pass: every layer's output and cache, the last states, and
     ŷ of every output row in P."""
     order, running = longest_first(offsets)
-    _forward_layers(cell, theta, table, X, offsets, order, running, state0, 0.0, 0, 0,
+    _forward_layers(cell, theta, thetaT, table, X, offsets, order, running, state0, 0.0, 0, 0,
                     Hs, caches, state_last)
     W_y, b_y = output_arrays(theta, table)
-    output_layer(Hs[-1], W_y, b_y, offsets, last_step, P)
+    output_layer(Hs[-1], W_y, output_transpose(thetaT, table), b_y, offsets, last_step, P)
     probabilities(P, loss)
 
 
@@ -81,12 +87,13 @@ def loss_and_grad(cell, theta, table, X, Y, offsets, scale, step_weight, state0,
     """Forward pass, the weighted loss and backpropagation through time:
     fills the gradient of every parameter, dstate0 and dX; returns the loss."""
     order, running = longest_first(offsets)
-    inputs = _forward_layers(cell, theta, table, X, offsets, order, running, state0, dropout,
-                             seed, row0, Hs, caches, state_last)
+    none = theta[:0]                                       # no transposed weights
+    inputs = _forward_layers(cell, theta, none, table, X, offsets, order, running, state0,
+                             dropout, seed, row0, Hs, caches, state_last)
     L, D, N, d = Hs.shape
     W_y, b_y = output_arrays(theta, table)
     Z = np.empty((len(scale) if last_step else N, len(b_y)), theta.dtype)
-    output_layer(Hs[-1], W_y, b_y, offsets, last_step, Z)
+    output_layer(Hs[-1], W_y, output_transpose(none, table), b_y, offsets, last_step, Z)
     factors = np.empty(len(Z), theta.dtype)
     row_factors(scale, step_weight, offsets, last_step, factors)
     total = loss_and_delta(Z, Y, factors, loss)            # Z is ∂L/∂z from here on

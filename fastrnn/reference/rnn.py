@@ -10,6 +10,10 @@ step. Arguments shared by the three cells (``rnn``, ``lstm``, ``gru``) and
 their kernel twins (``fastrnn.kernels.rnn`` ...):
 
 * ``W_h`` (G·d, d), ``b_hn`` (the GRU's recurrent bias; empty for the others);
+* ``W_hT``: W_h transposed (d, G·d), or empty (0, 0). Only the kernels use
+  it, to skip making the transpose they multiply with (a Stream keeps its
+  weights transposed); the reference computes with W_h, and so do the
+  kernels for a step or two when W_hT is empty;
 * ``A`` (N, G·d): the input projection of every row;
 * ``offsets``, ``order``, ``running``, ``reverse``: see ``sequences``;
 * ``state0`` (n_states, B, d): h_0 (and the LSTM's c_0) of every sequence;
@@ -27,7 +31,8 @@ import numpy as np
 from fastrnn.reference.sequences import step_rows
 
 
-def forward_steps(W_h, b_hn, A, offsets, order, running, reverse, state0, H, cache, state_last):
+def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, H, cache,
+                  state_last):
     """h_t for every row, the running sequences together at each step."""
     h = state0[0].copy()                          # h_{t-1} of every sequence
     for t in range(len(running)):

@@ -3,10 +3,11 @@
 
 ``predict_proba(x, h0=state, return_state=True)`` streams too, but every
 call validates the network and the state again, packs the input as a
-sequence and allocates its buffers: about half of a small model's step. A
+sequence and allocates its buffers: more than half of a small model's step. A
 Stream does all of that once, when it is made; each step checks only the
 new input (in full: a bad one is refused with the message predict_proba
-would give) and runs the same kernel on buffers it keeps.
+would give, or, for a shape that is not one step's, one that says what a
+step is) and runs the same kernel on buffers it keeps.
 
 The kernel multiplies one row by a weight matrix as the matrix is stored,
 a scalar sum per output, unless it is given the matrix transposed: then
@@ -42,8 +43,8 @@ class Stream:
     when it was made (a later ``fit`` or edit of ``params_`` does not reach
     it: make a new stream), and keeps their matrices transposed as well, so
     a step multiplies with vectorised products (twice the memory of the
-    parameters). Not for use by two threads at once: each step writes the
-    stream's own buffers."""
+    parameters). A step runs on one thread, whatever ``n_streams``. Not for
+    use by two threads at once: each step writes the stream's own buffers."""
 
     def __init__(self, net: Any, head: Any, backend: str, h0: State = None,
                  n_streams: int | None = None, squeeze: bool = False) -> None:
@@ -63,7 +64,9 @@ class Stream:
         self._seqs = Sequences(np.empty(B, np.int64), np.arange(B + 1, dtype=np.int64),
                                "single" if self._single else "batch")
         self._ids = self._seqs.data                 # a step's token ids, filled in place
-        self._vectors = (B, a.n_inputs)
+        self._vectors = (B, a.n_inputs)             # a step's vectors, as the kernel takes them
+        self._id_shape, self._vector_shape = ((), (a.n_inputs,)) if self._single else \
+            ((B,), self._vectors)
         self._run = network_module(backend).forward
         if backend == "numba":
             load_products(net.dtype, gradients=False)
@@ -120,17 +123,21 @@ class Stream:
         """The input as the kernel takes it, for the common well-formed
         inputs, checked; None for anything else (left to :meth:`_checked`)."""
         if type(x) is np.ndarray:
-            if x.dtype == self._dtype and x.flags.c_contiguous and \
-                    x.shape == (self._vectors[1:] if self._single else self._vectors):
-                flat = x.reshape(-1)
-                return x.reshape(self._vectors) if all_finite(flat) else None
-            if x.dtype == np.int64 and x.ndim == (0 if self._single else 1) and \
-                    x.size == self._ids.shape[0] and ids_within(x.reshape(-1), self._k):
+            flags = x.flags
+            # Only the array types the checks and the kernel were compiled
+            # for: a read-only, unaligned or strided one would compile them
+            # again (seconds); _checked copies it.
+            if not (flags.c_contiguous and flags.writeable and flags.aligned):
+                return None
+            if x.dtype == self._dtype and x.shape == self._vector_shape:
+                return x.reshape(self._vectors) if all_finite(x.reshape(-1)) else None
+            if x.dtype == np.int64 and x.shape == self._id_shape and \
+                    ids_within(x.reshape(-1), self._k):
                 self._ids[:] = x
                 return self._ids
             return None
-        if self._single and (type(x) is int or isinstance(x, np.integer)) \
-                and 0 <= x < self._k:
+        if self._single and (type(x) is int or (isinstance(x, np.integer) and
+                                                x.dtype.kind in "iu")) and 0 <= x < self._k:
             self._ids[0] = x
             return self._ids
         return None

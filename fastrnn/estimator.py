@@ -404,8 +404,8 @@ class _RecurrentEstimator:
         """A :class:`fastrnn.Stream` through this fitted model: streaming
         inference one step at a time, ``stream.step(x)`` giving that step's
         output (what predict_proba, or the regressor's predict, gives for
-        it), with the state kept inside and about half the cost per step of
-        ``predict_proba(x, h0=state, return_state=True)``. ``h0``: the state
+        it), with the state kept inside and about a third of the cost per
+        step of ``predict_proba(x, h0=state, return_state=True)``. ``h0``: the state
         to start from (predict_proba's form; None for zeros); ``n_streams``:
         B streams in lock-step (each step takes B inputs), or None for one."""
         self._check_fitted()

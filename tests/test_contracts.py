@@ -64,7 +64,7 @@ def test_output_layer_and_backward_refuse_mismatched_shapes(last_step):
     for Z in (np.empty((rows + 1, 4)), np.empty((0, 4)), np.empty((rows, 5))):
         with pytest.raises(ValueError):
             head.output_layer(H, W_y, none, b_y, offsets, last_step, Z)
-    with pytest.raises(ValueError, match="transposed"):
+    with pytest.raises(ValueError, match="product_transpose"):
         head.output_layer(H, W_y, np.ones((4, 3)), b_y, offsets, last_step, np.empty((rows, 4)))
     dZ = np.ones((rows, 4))
     good = (np.empty_like(W_y), np.empty(4), np.empty_like(H))

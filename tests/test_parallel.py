@@ -145,11 +145,12 @@ def test_chunks_equal_the_unchunked_kernel(arch, head, ids, threads, always_chun
     work = _parallel.work_per_row(net)
     assert len(_parallel.chunk_bounds(seqs.n_sequences, seqs.n_rows, work)) - 1 > 1
     whole = run_forward(network.forward, net, head_, seqs, state0)
-    chunked = run_forward(forward_in_chunks(network.forward, work), net, head_, seqs, state0,
-                          transposed(net.theta, net.architecture))   # given: the same bits
-    for name, a, b in zip(("Hs", "caches", "state_last", "P"), chunked, whole):
-        assert np.isfinite(a).all(), f"forward {name}: an entry left unwritten"
-        assert np.array_equal(a, b), f"forward {name}"
+    for thetaT in (None, transposed(net.theta, net.architecture)):    # given: the same bits
+        chunked = run_forward(forward_in_chunks(network.forward, work), net, head_, seqs,
+                              state0, thetaT)
+        for name, a, b in zip(("Hs", "caches", "state_last", "P"), chunked, whole):
+            assert np.isfinite(a).all(), f"forward {name}: an entry left unwritten"
+            assert np.array_equal(a, b), f"forward {name}"
     dropout = 0.25 if arch[1] > 1 else 0.0        # the masks follow the rows (row0)
     loss_w, grad_w, per_seq_w = run_loss_and_grad(network.loss_and_grad, net, head_, seqs, Y,
                                                   scale, step_weight, state0, dropout)

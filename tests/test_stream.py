@@ -7,7 +7,9 @@ import pytest
 
 from fastrnn import FastRNN, FastRNNRegressor, NotFittedError, Stream
 
-K, D, M, B, T = 5, 4, 3, 3, 6
+# Not multiples of 8, and above it: the products' blocks of eight and their
+# remainders both run (k, 4d, 3d, m, d are their lengths).
+K, D, M, B, T = 11, 10, 9, 3, 6
 
 
 def data(ids, dtype="float64", seed=0):
@@ -37,6 +39,12 @@ def test_steps_equal_one_call(cell, n_layers, ids, dtype):
     steps = [stream.step(x) for x in X[1]]
     assert all(p.shape == whole.shape[1:] and p.dtype == np.dtype(dtype) for p in steps)
     assert np.array_equal(np.stack(steps), whole)
+    # and one predict_proba call per step: the weights read as stored, not transposed
+    state, by_calls = None, []
+    for t in range(T):
+        p, state = model.predict_proba(X[1, t:t + 1], h0=state, return_state=True)
+        by_calls.append(p[0])
+    assert np.array_equal(np.stack(steps), np.stack(by_calls))
     for got, expected in zip(stream.state if cell == "lstm" else (stream.state,),
                              last if cell == "lstm" else (last,)):
         assert np.array_equal(got, expected)
@@ -107,6 +115,33 @@ def test_every_input_form_gives_the_same_step():
         assert np.array_equal(first_step(form, n_streams=B), expected)
 
 
+def test_read_only_strided_and_unaligned_inputs_are_copied_not_compiled_for():
+    """Such arrays take the validator's way (a copy), not the fast one, which
+    would hand them to the kernel and compile it again for their type."""
+    from fastrnn.kernels import network
+    X, y = data(ids=False)
+    model = fitted(X, y)
+    expected = model.stream().step(X[0, 0])
+    ids_X, ids_y = data(ids=True)
+    ids_model = fitted(ids_X, ids_y)
+    expected_ids = ids_model.stream(n_streams=B).step(ids_X[:, 0])
+    jit = hasattr(network.forward, "signatures")
+    compiled = len(network.forward.signatures) if jit else None
+    read_only = X[0, 0].copy()
+    read_only.flags.writeable = False
+    raw = np.zeros(K * 8 + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, np.float64, K, offset=1)
+    unaligned[...] = X[0, 0]
+    strided = np.repeat(X[0, 0], 2)[::2]
+    for x in (read_only, unaligned, strided):
+        assert np.array_equal(model.stream().step(x), expected)
+    column = ids_X[:, 0]                                   # strided ids
+    assert not column.flags.c_contiguous
+    assert np.array_equal(ids_model.stream(n_streams=B).step(column), expected_ids)
+    if jit:
+        assert len(network.forward.signatures) == compiled
+
+
 def test_bad_inputs_are_refused_and_change_nothing():
     X, y = data(ids=False)
     model = fitted(X, y, cell="lstm")
@@ -118,12 +153,14 @@ def test_bad_inputs_are_refused_and_change_nothing():
     with pytest.raises(ValueError, match=r"^x: expected finite numbers"):
         stream.step(bad)
     with pytest.raises(ValueError, match=r"^x: expected a token id or a vector \(k,\) for one "
-                                         r"step, with k = 5; got shape \(2, 5\)"):
+                                         r"step, with k = 11; got shape \(2, 11\)"):
         stream.step(X[0, :2])
-    with pytest.raises(ValueError, match=r"^x: token ids must lie in \[0, 4\], found 5"):
-        stream.step(5)
-    with pytest.raises(ValueError, match=r"^x: token ids must lie in \[0, 4\], found -1"):
+    with pytest.raises(ValueError, match=r"^x: token ids must lie in \[0, 10\], found 11"):
+        stream.step(K)
+    with pytest.raises(ValueError, match=r"^x: token ids must lie in \[0, 10\], found -1"):
         stream.step(np.int64(-1))
+    with pytest.raises(TypeError, match="^x: expected"):
+        stream.step(np.timedelta64(3))
     with pytest.raises(TypeError, match="^x: expected an array of numbers, got a string"):
         stream.step("a")
     with pytest.raises(TypeError, match="^x: expected float or integer numbers, got booleans"):
@@ -134,9 +171,22 @@ def test_bad_inputs_are_refused_and_change_nothing():
     assert np.array_equal(stream.step(X[0, 1]), model.predict_proba(X[0, :2])[1])
     assert not np.array_equal(first, stream.step(X[0, 1]))
     streams = model.stream(n_streams=B)
+    first = streams.step(X[:, 0])
+    state = streams.state
     with pytest.raises(ValueError, match=r"^x: expected 3 token ids \(3,\) or 3 vectors "
-                                         r"\(3, k\) for one step, with k = 5; got shape \(5,\)"):
+                                         r"\(3, k\) for one step, with k = 11; got shape \(11,\)"):
         streams.step(X[0, 0])
+    bad = X[:, 1].copy()
+    bad[1, 4] = np.inf
+    with pytest.raises(ValueError, match=r"^x: expected finite numbers"):
+        streams.step(bad)
+    for ids in (np.array([0, K, 1]), np.array([0, -1, 1])):
+        with pytest.raises(ValueError, match=r"^x: token ids must lie in \[0, 10\]"):
+            streams.step(ids)
+    for got, expected in zip(streams.state, state):
+        assert np.array_equal(got, expected)
+    assert np.array_equal(streams.step(X[:, 1]), model.predict_proba(X[:, :2])[:, 1])
+    assert not np.array_equal(first, streams.step(X[:, 1]))
 
 
 def test_what_a_stream_returns_is_the_callers_to_keep():

@@ -136,7 +136,7 @@ FEW_ROWS = 4
 
 
 @kernel(inline=True)
-def transposed(W, WT, n_rows):
+def product_transpose(W, WT, n_rows):
     """What a kernel multiplies by Wᵀ with, for products of ``n_rows`` rows
     in all: ``WT`` when the caller gives it (W transposed, C-contiguous: a
     Stream keeps its weights so), else a transposed copy of W; or, for few
@@ -144,7 +144,8 @@ def transposed(W, WT, n_rows):
     is stored. Every way gives the same bits."""
     if WT.shape[0] != 0:
         if WT.shape[0] != W.shape[1] or WT.shape[1] != W.shape[0]:
-            raise ValueError("transposed: expected WT (cols, rows) of W (rows, cols), or (0, 0)")
+            raise ValueError("product_transpose: expected WT (cols, rows) of W (rows, cols), "
+                             "or (0, 0)")
         return WT
     if n_rows < FEW_ROWS:
         return WT
@@ -153,7 +154,7 @@ def transposed(W, WT, n_rows):
 
 @kernel(inline=True)
 def add_products_wt(A, W, WT, Out):
-    """Out += A @ Wᵀ: with WT from :func:`transposed` (add_products), or
+    """Out += A @ Wᵀ: with WT from :func:`product_transpose` (add_products), or
     with W as it is stored when WT is empty (add_products_bt)."""
     if WT.shape[0] != 0:
         add_products(A, WT, Out)

@@ -10,7 +10,8 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import add_into, add_products, add_products_wt, copy_into, transposed
+from fastrnn.kernels._linalg import (add_into, add_products, add_products_wt, copy_into,
+                                     product_transpose)
 from fastrnn.kernels._math import sigmoid, tanh
 from fastrnn.kernels.sequences import step_row
 
@@ -26,7 +27,7 @@ def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, 
             or state_last.shape != state0.shape:
         raise ValueError("gru.forward_steps: expected A (N, 3d), state0 and state_last (1, B, d)")
     one = H.dtype.type(1.0)
-    W_hT = transposed(W_h, W_hT, N)
+    W_hT = product_transpose(W_h, W_hT, N)
     h = np.empty((B, d), dtype=H.dtype)          # h_{t-1} of the running sequences
     hr = np.empty((B, 3 * d), dtype=H.dtype)     # W_h h_{t-1} of r, u, n
     for s in range(B):

@@ -7,7 +7,8 @@ import numpy as np
 from fastrnn._codes import CROSS_ENTROPY
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
-                                     add_products_t, copy_into, set_columns_t, transposed)
+                                     add_products_t, copy_into, product_transpose,
+                                     set_columns_t)
 from fastrnn.kernels._math import exp_nonpositive
 
 
@@ -36,14 +37,15 @@ def _last_features(H, offsets):
 @kernel
 def output_layer(H, W_y, W_yT, b_y, offsets, last_step, Z):
     """z = W_Y h + b_y for every output row. W_yT: W_y transposed, or empty
-    (see ``_linalg.transposed``)."""
+    (see ``_linalg.product_transpose``)."""
     D, N, d = H.shape
     _check_head(H, offsets, last_step, Z.shape[0], W_y.shape[1])
     if W_y.shape[0] != Z.shape[1] or b_y.shape[0] != Z.shape[1]:
         raise ValueError("output_layer: expected W_y (m, D·d), b_y (m,), Z (rows, m)")
     for r in range(Z.shape[0]):
         copy_into(Z[r], b_y)
-    W_yT = transposed(W_y, W_yT, Z.shape[0] if D == 1 else FEW_ROWS)   # D = 2: column blocks
+    # D = 2: column blocks of W_yᵀ, so the transpose is made even for few rows
+    W_yT = product_transpose(W_y, W_yT, Z.shape[0] if D == 1 else FEW_ROWS)
     if W_yT.shape[0] == 0:
         add_products_bt(_last_features(H, offsets) if last_step else H[0], W_y, Z)
         return

@@ -4,13 +4,14 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._linalg import (FEW_ROWS, add_into, add_products, add_products_bt,
-                                     add_products_t, copy_into, set_columns_t, transposed)
+                                     add_products_t, copy_into, product_transpose,
+                                     set_columns_t)
 
 
 @kernel
 def input_projection(X, W_x, W_xT, b_h, A):
     """A[n] = W_x x_n + b_h for every row n; a token id picks a column of W_x.
-    W_xT: W_x transposed, or empty (see ``_linalg.transposed``)."""
+    W_xT: W_x transposed, or empty (see ``_linalg.product_transpose``)."""
     N, rows = A.shape
     if W_x.shape[0] != rows or b_h.shape[0] != rows or (W_xT.shape[0] != 0 and (
             W_xT.shape[0] != W_x.shape[1] or W_xT.shape[1] != rows)):
@@ -36,7 +37,8 @@ def input_projection(X, W_x, W_xT, b_h, A):
         S, width = X.shape[0], X.shape[2]
         if X.shape[1] != N or W_x.shape[1] != S * width:
             raise ValueError("input_projection: expected X (S, N, w) and W_x (G·d, S·w)")
-        W_xT = transposed(W_x, W_xT, N if S == 1 else FEW_ROWS)   # blocks: columns of W_x
+        # S > 1: blocks of W_xᵀ's rows, so the transpose is made even for few rows
+        W_xT = product_transpose(W_x, W_xT, N if S == 1 else FEW_ROWS)
         if W_xT.shape[0] == 0:
             add_products_bt(X[0], W_x, A)
             return

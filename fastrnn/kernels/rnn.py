@@ -10,7 +10,8 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import add_products, add_products_wt, copy_into, transposed
+from fastrnn.kernels._linalg import (add_products, add_products_wt, copy_into,
+                                     product_transpose)
 from fastrnn.kernels._math import tanh
 from fastrnn.kernels.sequences import step_row
 
@@ -25,7 +26,7 @@ def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, 
     if A.shape[0] != N or A.shape[1] != d or state0.shape[0] != 1 \
             or state_last.shape != state0.shape:
         raise ValueError("rnn.forward_steps: expected A (N, d), state0 and state_last (1, B, d)")
-    W_hT = transposed(W_h, W_hT, N)
+    W_hT = product_transpose(W_h, W_hT, N)
     h = np.empty((B, d), dtype=H.dtype)          # h_{t-1} of the running sequences
     a = np.empty((B, d), dtype=H.dtype)
     for s in range(B):

@@ -405,9 +405,12 @@ class _RecurrentEstimator:
         inference one step at a time, ``stream.step(x)`` giving that step's
         output (what predict_proba, or the regressor's predict, gives for
         it), with the state kept inside and about a third of the cost per
-        step of ``predict_proba(x, h0=state, return_state=True)``. ``h0``: the state
-        to start from (predict_proba's form; None for zeros); ``n_streams``:
-        B streams in lock-step (each step takes B inputs), or None for one."""
+        step of ``predict_proba(x, h0=state, return_state=True)``.
+
+        ``h0``: the state to start from (predict_proba's form; None for
+        zeros); ``n_streams``: B streams in lock-step (each step takes B
+        inputs), or None for one. The stream copies the parameters: make a
+        new one after ``fit`` or after editing ``params_``."""
         self._check_fitted()
         return Stream(self._network(), self._head(), self.backend, h0, n_streams,
                       squeeze=self._kind == "regressor" and self.n_outputs_ == 1)

@@ -41,7 +41,7 @@ def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, 
         n_run = running[t]
         for s in range(n_run):
             copy_into(a[s], A[step_row(offsets, order[s], t, reverse)])
-        add_products_wt(h[:n_run], W_h, W_hT, a[:n_run])  # + W_hh h_{t-1}: the four pre-activations
+        add_products_wt(h[:n_run], W_h, W_hT, a[:n_run])  # + W_hh h_{t-1}, the four gates'
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
             kept, h_t, a_s, c_s = cache[n], H[n], a[s], c[s]

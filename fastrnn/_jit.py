@@ -12,26 +12,51 @@ kernel runs, so the division checks of the Python error model only cost time
 """
 import hashlib
 from pathlib import Path
+from types import MethodType
 
 import numba
 import numpy as np
 from numba import types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import overload
 
 KERNEL_OPTIONS = dict(cache=not numba.config.BOUNDSCHECK, fastmath=False, error_model="numpy",
                       nogil=True)
 
 
-def kernel(func=None, *, inline=False):
+def kernel(func=None, *, inline=False, slp=False):
     """Compile ``func`` as a fastrnn kernel (see module docstring).
 
     ``@kernel(inline=True)`` inlines a small helper into its callers at
     Numba's level, so LLVM sees its loop together with where the arrays
-    come from (measured: the blocked products vectorise better so)."""
+    come from (measured: the blocked products vectorise better so).
+
+    ``@kernel(slp=True)`` compiles it with LLVM's SLP vectoriser, which Numba
+    leaves off: it turns straight-line code on tuples of consecutive elements
+    into vector instructions (the register tiles of ``_linalg``). It only
+    packs the same operations side by side, without reordering any sum, so
+    the results are the same bits as without it."""
     options = dict(KERNEL_OPTIONS, inline="always" if inline else "never")
     if func is None:
-        return numba.njit(**options)
-    return numba.njit(**options)(func)
+        return lambda func: kernel(func, inline=inline, slp=slp)
+    dispatcher = numba.njit(**options)(func)
+    if slp and not numba.config.DISABLE_JIT:
+        dispatcher.compile = MethodType(_compile_with_slp, dispatcher)
+    return dispatcher
+
+
+def _compile_with_slp(dispatcher, signature):
+    """Dispatcher.compile with Numba's SLP_VECTORIZE setting on, for this
+    dispatcher only: the setting is read when a compilation starts, and
+    Numba's compiler lock (re-entrant; compile takes it too) keeps any other
+    thread from compiling while it is on."""
+    with global_compiler_lock:
+        before = numba.config.SLP_VECTORIZE
+        numba.config.SLP_VECTORIZE = 1
+        try:
+            return type(dispatcher).compile(dispatcher, signature)
+        finally:
+            numba.config.SLP_VECTORIZE = before
 
 
 _loaded = set()
@@ -72,16 +97,45 @@ def python_fallback(python_function):
 
 
 def by_precision(float64_body, float32_body):
-    """A kernel helper of one argument with a body per float precision: the
-    body for the argument's type is chosen where a kernel calls it, when that
-    kernel compiles (so float32 kernels never widen to float64). The bodies
-    are inline kernels (``@kernel(inline=True)``)."""
-    def helper(x):                               # called from Python (kernels as Python, tests)
-        return (float32_body if isinstance(x, np.float32) else float64_body)(x)
+    """A kernel helper with a body per float precision, chosen by its first
+    argument (a number or an array) where a kernel calls it, when that
+    kernel compiles: float32 kernels never widen to float64, and each
+    precision compiles only its own body."""
+    def helper(*args):                           # called from Python (kernels as Python, tests)
+        return (float32_body if _is_float32(args[0]) else float64_body)(*args)
     helper.__name__ = helper.__qualname__ = float64_body.__name__.lstrip("_")
     helper.__doc__ = float64_body.__doc__
     if numba.config.DISABLE_JIT:
         return helper
+
+    def choose(*arg_types):
+        first = arg_types[0].dtype if isinstance(arg_types[0], types.Array) else arg_types[0]
+        body = float32_body if first == types.float32 else float64_body
+        return _taking(len(arg_types), body)
+
+    n_args = float64_body.py_func.__code__.co_argcount
+    overload(helper, inline="never", jit_options=dict(fastmath=False, error_model="numpy"))(
+        _taking(n_args, choose))
+    return helper
+
+
+def _is_float32(value):
+    return getattr(value, "dtype", None) == np.float32 or isinstance(value, np.float32)
+
+
+def _taking(n_args, func):
+    """``func`` as a function of ``n_args`` named arguments: Numba compiles no
+    closure that takes ``*args``, and an overload's typing function and
+    implementation must take the same arguments."""
+    if n_args == 1:
+        return lambda x: func(x)
+    if n_args == 3:
+        return lambda a, b, c: func(a, b, c)
+    raise NotImplementedError(f"by_precision: bodies of {n_args} arguments")
+
+
+def _is_float32(value):
+    return getattr(value, "dtype", None) == np.float32 or isinstance(value, np.float32)
 
     @overload(helper, inline="never", jit_options=dict(fastmath=False,
                                                         error_model="numpy"))

@@ -177,7 +177,8 @@ _linalg.load_first = recording
 
 def held():
     return {name: sorted(str(sig) for sig in getattr(_linalg, name).overloads)
-            for name in ("add_products", "add_products_bt", "add_products_t", "set_columns_t")}
+            for name in ("_add_products_tiles", "add_products", "add_products_bt",
+                         "add_products_t", "set_columns_t")}
 
 def listed(gradients):
     out = {}

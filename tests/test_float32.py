@@ -163,7 +163,7 @@ def test_float32_kernels_do_no_double_arithmetic(tmp_path):
                            (lstm, ("forward_steps", "backward_steps")),
                            (gru, ("forward_steps", "backward_steps")),
                            (layers, ("input_projection", "weight_gradients", "add_input_gradient")),
-                           (_linalg, ("add_products",)), (optim, ("optimizer_step",))):
+                           (_linalg, ("add_products", "_add_products_tiles")), (optim, ("optimizer_step",))):
             for name in names:
                 # the optimizer's scalar set-up (bias corrections) may be float64;
                 # its loops over the parameters may not
@@ -179,5 +179,5 @@ def test_float32_kernels_do_no_double_arithmetic(tmp_path):
                          env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     found = eval(out.stdout.strip().splitlines()[-1])
-    assert len(found) == 11, sorted(found.items())
+    assert len(found) == 12, sorted(found.items())
     assert all(count == 0 for count in found.values()), sorted(found.items())

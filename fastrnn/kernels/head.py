@@ -76,12 +76,16 @@ def row_factors(scale, step_weight, offsets, last_step, factors):
 
 
 @kernel(inline=True)
-def _logsumexp(z):
-    """log Σ_j e^{z_j}, stably."""
+def _logsumexp(z, e):
+    """log Σ_j e^{z_j}, stably; ``e``: scratch of z's length. The exponentials
+    go to ``e`` first and are summed after: in one loop, the sum (taken in
+    order, not reassociated) kept LLVM from vectorising them, 5x slower."""
     z_max = z.max()
+    for c in range(z.shape[0]):
+        e[c] = exp_nonpositive(z[c] - z_max)
     total = 0.0
     for c in range(z.shape[0]):
-        total += exp_nonpositive(z[c] - z_max)
+        total += e[c]
     return z_max + math.log(total)
 
 
@@ -90,9 +94,10 @@ def probabilities(Z, loss):
     """ŷ in place: softmax(z) of every row, or z itself."""
     if loss != CROSS_ENTROPY:
         return
+    e = np.empty(Z.shape[1], dtype=Z.dtype)
     for r in range(Z.shape[0]):
         z = Z[r]
-        lse = _logsumexp(z)
+        lse = _logsumexp(z, e)
         for c in range(z.shape[0]):
             z[c] = exp_nonpositive(z[c] - lse)
 
@@ -106,19 +111,20 @@ def loss_and_delta(Z, Y, factors, loss):
         raise ValueError("loss_and_delta: expected Z (R, m), class ids Y (R,) for the "
                          "cross-entropy or Y (R, m), factors (R,)")
     total = 0.0                                  # float64 whatever the dtype
+    e = np.empty(m, dtype=Z.dtype)
     for r in range(R):
         z = Z[r]
         if Y.ndim == 1:                          # class ids: the cross-entropy
             y = Y[r]
             if y < 0 or y >= m:
                 raise ValueError("loss_and_delta: a class id out of range")
-            lse = _logsumexp(z)
+            lse = _logsumexp(z, e)
             row_loss = lse - z[y]
             for c in range(m):
                 z[c] = exp_nonpositive(z[c] - lse)
             z[y] -= 1.0
         elif loss == CROSS_ENTROPY:              # target distributions
-            lse = _logsumexp(z)
+            lse = _logsumexp(z, e)
             mass = 0.0
             dot = 0.0
             for c in range(m):

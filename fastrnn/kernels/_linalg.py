@@ -17,9 +17,12 @@ packs (it is off in Numba; these kernels turn it on, ``fastrnn._jit``).
 Measured on this project's machines (one core): 1.3-2.3x the loops on the
 products of the benchmark cases in float32, and 1.25x for a whole
 ``loss_and_grad`` of the float32 LSTM ``batch`` case. In float64, where a
-vector holds half as many numbers, the tiles measured 0.9-1.5x the loops,
-1.05x for the whole ``batch`` case, and they compile in 4-5 s per array
-layout against 1 s: not worth the default precision's first run.
+vector holds half as many numbers, the tiles measured 0.9-1.5x the loops
+and 1.0-1.15x whole training steps, but they made a new process's first
+fit (compiling, empty cache) take 27 s instead of 18: the products' code
+is linked into every kernel that calls them, and LLVM optimises it again
+in each. The default precision keeps the loops; float32's first fit takes
+24 s instead of 19.5.
 """
 import numba
 import numpy as np
@@ -53,29 +56,35 @@ def _add_8_terms(A, r, k, b0, b1, b2, b3, b4, b5, b6, b7, o0, o1):
         o1[i] = _plus_8_terms(o1[i], c, x)
 
 
-@kernel
-def _add_products_loops(A, B, Out):
-    """Out += A @ B (shapes checked by :func:`add_products`) as loops over
-    output rows, two rows a pass, eight terms a pass (module docstring)."""
+@kernel(inline=True)
+def _rows_by_loops(A, B, Out, first):
+    """Out[first:] += A[first:] @ B as loops over output rows, two rows a
+    pass, eight terms a pass (module docstring)."""
     R, K = A.shape
     K8 = K - K % 8
     for k in range(0, K8, 8):
         b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
         b4, b5, b6, b7 = B[k + 4], B[k + 5], B[k + 6], B[k + 7]
-        for r in range(0, R - 1, 2):
+        for r in range(first, R - 1, 2):
             _add_8_terms(A, r, k, b0, b1, b2, b3, b4, b5, b6, b7, Out[r], Out[r + 1])
-        if R % 2:
+        if (R - first) % 2:
             a, o0 = _eight(A[R - 1], k), Out[R - 1]
             for i in range(o0.shape[0]):
                 x = (b0[i], b1[i], b2[i], b3[i], b4[i], b5[i], b6[i], b7[i])
                 o0[i] = _plus_8_terms(o0[i], a, x)
     for k in range(K8, K):
         b0 = B[k]
-        for r in range(R):
+        for r in range(first, R):
             a0 = A[r, k]
             out = Out[r]
             for i in range(out.shape[0]):
                 out[i] = out[i] + a0 * b0[i]
+
+
+@kernel
+def _add_products_loops(A, B, Out):
+    """Out += A @ B (shapes checked by :func:`add_products`) by loops."""
+    _rows_by_loops(A, B, Out, 0)
 
 
 # The register tiles. A tile keeps a block of Out (up to 4 rows of 32) in
@@ -83,15 +92,17 @@ def _add_products_loops(A, B, Out):
 # is loaded and stored once per K_BLOCK steps, and each b_k loaded once per
 # tile's rows; with SLP on, a tuple is one or two vector registers. Every
 # number of Out is still its own sum, taken as Out + a_0 b_0 + a_1 b_1 + ...
-# in order: the same bits as the loops.
-@kernel(inline=True)
+# in order: the same bits as the loops. The tuple helpers are not inlined by
+# Numba (LLVM inlines them): Numba's inlining types a helper again at every
+# call, which made the tiles compile in 5 s instead of 1.5.
+@kernel
 def _load16(o):
     """o[0], ..., o[15] as a tuple."""
     return (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7],
             o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15])
 
 
-@kernel(inline=True)
+@kernel
 def _store16(o, c):
     """o[0], ..., o[15] = c."""
     o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
@@ -99,7 +110,7 @@ def _store16(o, c):
     o[12], o[13], o[14], o[15] = c[12], c[13], c[14], c[15]
 
 
-@kernel(inline=True)
+@kernel
 def _axpy16(c, a, b):
     """c + a b[0:16], each lane its own sum."""
     return (c[0] + a * b[0], c[1] + a * b[1], c[2] + a * b[2], c[3] + a * b[3],
@@ -108,13 +119,13 @@ def _axpy16(c, a, b):
             c[12] + a * b[12], c[13] + a * b[13], c[14] + a * b[14], c[15] + a * b[15])
 
 
-@kernel(inline=True)
+@kernel
 def _load8(o):
     """o[0], ..., o[7] as a tuple."""
     return (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7])
 
 
-@kernel(inline=True)
+@kernel
 def _store8_from(o, c, first):
     """o[j] = c[j] for j = first, ..., 7: a tile at the right edge of Out
     overlaps the one before it, whose columns it must not store again."""
@@ -122,7 +133,7 @@ def _store8_from(o, c, first):
         o[j] = c[j]
 
 
-@kernel(inline=True)
+@kernel
 def _axpy8(c, a, b):
     """c + a b[0:8], each lane its own sum."""
     return (c[0] + a * b[0], c[1] + a * b[1], c[2] + a * b[2], c[3] + a * b[3],
@@ -154,18 +165,6 @@ def _tile_4x32(A, B, Out, r, i, k0, k1):
 
 
 @kernel(inline=True)
-def _tile_1x32(A, B, Out, r, i, k0, k1):
-    """The same for one row."""
-    o = Out[r, i:i + 32]
-    c0, c1 = _load16(o[:16]), _load16(o[16:])
-    for k in range(k0, k1):
-        b = B[k, i:i + 32]
-        a = A[r, k]
-        c0, c1 = _axpy16(c0, a, b[:16]), _axpy16(c1, a, b[16:])
-    _store16(o[:16], c0); _store16(o[16:], c1)
-
-
-@kernel(inline=True)
 def _tile_4x16(A, B, Out, r, i, k0, k1):
     """Out[r:r+4, i:i+16] += A[r:r+4, k0:k1] @ B[k0:k1, i:i+16]."""
     o0, o1 = Out[r, i:i + 16], Out[r + 1, i:i + 16]
@@ -176,16 +175,6 @@ def _tile_4x16(A, B, Out, r, i, k0, k1):
         c0, c1 = _axpy16(c0, A[r, k], b), _axpy16(c1, A[r + 1, k], b)
         c2, c3 = _axpy16(c2, A[r + 2, k], b), _axpy16(c3, A[r + 3, k], b)
     _store16(o0, c0); _store16(o1, c1); _store16(o2, c2); _store16(o3, c3)
-
-
-@kernel(inline=True)
-def _tile_1x16(A, B, Out, r, i, k0, k1):
-    """The same for one row."""
-    o = Out[r, i:i + 16]
-    c = _load16(o)
-    for k in range(k0, k1):
-        c = _axpy16(c, A[r, k], B[k, i:i + 16])
-    _store16(o, c)
 
 
 @kernel(inline=True)
@@ -204,16 +193,6 @@ def _tile_4x8(A, B, Out, r, i, k0, k1, first):
     _store8_from(o3, c3, first)
 
 
-@kernel(inline=True)
-def _tile_1x8(A, B, Out, r, i, k0, k1, first):
-    """The same for one row."""
-    o = Out[r, i:i + 8]
-    c = _load8(o)
-    for k in range(k0, k1):
-        c = _axpy8(c, A[r, k], B[k, i:i + 8])
-    _store8_from(o, c, first)
-
-
 # Steps of k between two passes over the output tiles: a block of B's
 # rows and A's columns that stays in the caches while every tile uses it.
 K_BLOCK = 256
@@ -222,8 +201,11 @@ K_BLOCK = 256
 @kernel(slp=True)
 def _add_products_tiles(A, B, Out):
     """Out += A @ B (shapes checked by :func:`add_products`) by register
-    tiles: columns in panels of 32, then 16, then 8 (the last one overlapping
-    its neighbour), and below 8 columns as plain loops; rows four at a time."""
+    tiles of four rows: columns in panels of 32, then 16, then 8 (the last
+    one overlapping its neighbour), or plain loops for fewer than 8 columns;
+    the rows after the last multiple of four by the loops (one-row tiles
+    measured 0.3-0.9x them: four rows of accumulators hide the latency of
+    each addition, one row does not)."""
     R, K = A.shape
     M = B.shape[1]
     R4 = R - R % 4
@@ -233,29 +215,23 @@ def _add_products_tiles(A, B, Out):
         while i + 32 <= M:
             for r in range(0, R4, 4):
                 _tile_4x32(A, B, Out, r, i, k0, k1)
-            for r in range(R4, R):
-                _tile_1x32(A, B, Out, r, i, k0, k1)
             i += 32
         if i + 16 <= M:
             for r in range(0, R4, 4):
                 _tile_4x16(A, B, Out, r, i, k0, k1)
-            for r in range(R4, R):
-                _tile_1x16(A, B, Out, r, i, k0, k1)
             i += 16
         while i < M and M >= 8:
             start = min(i, M - 8)
             for r in range(0, R4, 4):
                 _tile_4x8(A, B, Out, r, start, k0, k1, i - start)
-            for r in range(R4, R):
-                _tile_1x8(A, B, Out, r, start, k0, k1, i - start)
             i = start + 8
-        if i < M:
-            for r in range(R):
-                out = Out[r]
-                for k in range(k0, k1):
-                    a, b = A[r, k], B[k]
-                    for j in range(i, M):
-                        out[j] = out[j] + a * b[j]
+        for r in range(R4 if i < M else 0):
+            out = Out[r]
+            for k in range(k0, k1):
+                a, b = A[r, k], B[k]
+                for j in range(i, M):
+                    out[j] = out[j] + a * b[j]
+    _rows_by_loops(A, B, Out, R4)
 
 
 _products = by_precision(_add_products_loops, _add_products_tiles)

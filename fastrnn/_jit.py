@@ -134,20 +134,6 @@ def _taking(n_args, func):
     raise NotImplementedError(f"by_precision: bodies of {n_args} arguments")
 
 
-def _is_float32(value):
-    return getattr(value, "dtype", None) == np.float32 or isinstance(value, np.float32)
-
-    @overload(helper, inline="never", jit_options=dict(fastmath=False,
-                                                        error_model="numpy"))
-    def _choose(x):
-        body = float32_body if x == types.float32 else float64_body
-
-        def call(x):
-            return body(x)
-        return call
-    return helper
-
-
 def expire_stale_cache(dispatcher):
     """Numba keys a cached kernel on its own source file only (its text, in
     Numba 0.68; its modification time in older versions): after a change to

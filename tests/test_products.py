@@ -6,8 +6,9 @@ kernels), so the results must be equal bit for bit, for both ways of
 computing a product (the loops and the register tiles, whichever precision
 each is used for), on shapes that cross every edge of the tiles: rows not a
 multiple of 4, columns in panels of 32, 16 and 8 with a remainder (the last
-panel overlapping its neighbour) or fewer than 8 columns, and more steps
-of k than one block (K_BLOCK)."""
+panel overlapping its neighbour) or fewer than 8 columns, more steps of k
+than one block (K_BLOCK), and the strides for which the tiles hand the
+product to the loops (ALIASING_STRIDE)."""
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from fastrnn.kernels import _linalg
 pytestmark = pytest.mark.kernels
 
 SHAPES = [(1, 1, 1), (3, 7, 5), (4, 8, 8), (5, 9, 61), (1, 100, 100), (7, 300, 45),
-          (4, 1, 33), (9, 257, 17), (2, 0, 40), (13, 31, 96), (6, 12, 7), (8, 64, 130)]
+          (4, 1, 33), (9, 257, 17), (2, 0, 40), (13, 31, 96), (6, 12, 7), (8, 64, 130),
+          (5, 20, 1024), (1024, 3, 9)]      # rows of B, columns of Aᵀ, 4 KB apart
 
 
 def in_order(A, B, Out):
@@ -73,22 +75,30 @@ def test_the_tiles_compile_to_vector_instructions(tmp_path):
     """The tiles are tuples of numbers that only LLVM's SLP vectoriser packs
     into vectors (``kernel(slp=True)``): without it they compile to scalar
     code, as correct and several times slower, which no other test sees.
-    (Numba shows the code only of what it compiled in this process: a fresh
-    cache.)"""
+    The same function compiled without the option is the yardstick: the
+    4x32 tile alone is 128 multiplications that must have been packed.
+    Each in a process of its own with a fresh cache (Numba shows the code
+    only of what it compiled, and the tuple helpers, compiled once, keep
+    the packing of whichever compiled them first)."""
     script = textwrap.dedent("""
-        import re, numpy as np
+        import re, sys, numba, numpy as np
+        from fastrnn._jit import KERNEL_OPTIONS
         from fastrnn.kernels import _linalg
+        tiles = _linalg._add_products_tiles
+        if sys.argv[1] == "plain":
+            tiles = numba.njit(**dict(KERNEL_OPTIONS, cache=False))(tiles.py_func)
         A = np.ones((4, 4), dtype=np.float32)
-        _linalg._add_products_tiles(A, A, A.copy())
-        (ir,) = _linalg._add_products_tiles.inspect_llvm().values()
-        print(len(re.findall(r"fmul <16 x float>", ir)), len(re.findall(r"fmul float ", ir)))
+        tiles(A, A, A.copy())
+        (ir,) = tiles.inspect_llvm().values()
+        print(len(re.findall(r"fmul float ", ir)))
     """)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env=env, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    vector, scalar = map(int, out.stdout.split())
-    # Unpacked, the 4x32 tile alone is 128 scalar multiplications (the
-    # loops for the last rows vectorise either way, and keep scalar ones
-    # for their remainders).
-    assert vector >= 8 and scalar < 128, (vector, scalar)
+    scalar = {}
+    for how in ("slp", "plain"):
+        # as fastrnn runs for its users, whatever mode this test runs in
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / how), NUMBA_BOUNDSCHECK="0",
+                   NUMBA_DISABLE_JIT="0")
+        out = subprocess.run([sys.executable, "-c", script, how], capture_output=True,
+                             text=True, env=env, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        scalar[how] = int(out.stdout)
+    assert scalar["plain"] - scalar["slp"] >= 128, scalar

@@ -14,15 +14,19 @@ single-row, four-term form).
 float32, register tiles: a block of Out (four rows of 32) stays in vector
 registers for 256 steps of k, written as tuples that LLVM's SLP vectoriser
 packs (it is off in Numba; these kernels turn it on, ``fastrnn._jit``).
-Measured on this project's machines (one core): 1.3-2.3x the loops on the
-products of the benchmark cases in float32, and 1.25x for a whole
-``loss_and_grad`` of the float32 LSTM ``batch`` case. In float64, where a
-vector holds half as many numbers, the tiles measured 0.9-1.5x the loops
-and 1.0-1.15x whole training steps, but they made a new process's first
-fit (compiling, empty cache) take 27 s instead of 18: the products' code
-is linked into every kernel that calls them, and LLVM optimises it again
-in each. The default precision keeps the loops; float32's first fit takes
-24 s instead of 19.5.
+Measured on this project's machines (one core, float32): 1.1-2x the loops
+on most products of the benchmark cases, as fast for one to three rows
+(which the loops do), slower for rows 4 KB apart (which the loops do too,
+see ALIASING_STRIDE); a whole ``loss_and_grad`` 1.1x for the ``batch``
+LSTM, 1.15-1.2x for the ``batch`` GRU, 1.07x for the ``long`` LSTM, about
+the same for ``wide``.
+
+In float64, where a vector holds half as many numbers, the tiles measured
+0.9-1.5x the loops and 1.0-1.15x whole training steps, but they made a new
+process's first fit (compiling, empty cache) take 27 s instead of 18: the
+products' code is linked into every kernel that calls them, and LLVM
+optimises it again in each. The default precision keeps the loops;
+float32's first fit takes 24 s instead of 19.5.
 """
 import numba
 import numpy as np
@@ -196,6 +200,13 @@ def _tile_4x8(A, B, Out, r, i, k0, k1, first):
 # Steps of k between two passes over the output tiles: a block of B's
 # rows and A's columns that stays in the caches while every tile uses it.
 K_BLOCK = 256
+# A tile reads one short piece of each of K_BLOCK rows of B (and, for Aᵀ
+# read in place, of A's columns). When those rows lie a multiple of 4 KB
+# apart, all the pieces fall in the same set of the L1 cache and evict one
+# another: measured in float32, 0.85x the loops at 32x256x1024 and
+# Aᵀ 1024x1600x256, against 1.1x at 32x256x1056. The loops read whole
+# rows, so for those strides the product runs as loops.
+ALIASING_STRIDE = 4096
 
 
 @kernel(slp=True)
@@ -208,6 +219,9 @@ def _add_products_tiles(A, B, Out):
     each addition, one row does not)."""
     R, K = A.shape
     M = B.shape[1]
+    if B.strides[0] % ALIASING_STRIDE == 0 or A.strides[1] % ALIASING_STRIDE == 0:
+        _rows_by_loops(A, B, Out, 0)
+        return
     R4 = R - R % 4
     for k0 in range(0, K, K_BLOCK):
         k1 = min(k0 + K_BLOCK, K)

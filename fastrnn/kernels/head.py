@@ -79,7 +79,8 @@ def row_factors(scale, step_weight, offsets, last_step, factors):
 def _logsumexp(z, e):
     """log Σ_j e^{z_j}, stably; ``e``: scratch of z's length. The exponentials
     go to ``e`` first and are summed after: in one loop, the sum (taken in
-    order, not reassociated) kept LLVM from vectorising them, 5x slower."""
+    order, not reassociated) kept LLVM from vectorising them (measured:
+    softmax of 800 rows of 45, 329 against 169 µs)."""
     z_max = z.max()
     for c in range(z.shape[0]):
         e[c] = exp_nonpositive(z[c] - z_max)

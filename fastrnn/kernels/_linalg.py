@@ -239,12 +239,13 @@ def _add_products_tiles(A, B, Out):
             for r in range(0, R4, 4):
                 _tile_4x8(A, B, Out, r, start, k0, k1, i - start)
             i = start + 8
-        for r in range(R4 if i < M else 0):
-            out = Out[r]
-            for k in range(k0, k1):
-                a, b = A[r, k], B[k]
-                for j in range(i, M):
-                    out[j] = out[j] + a * b[j]
+        if i < M:                                # fewer than 8 columns in all
+            for r in range(R4):
+                out = Out[r]
+                for k in range(k0, k1):
+                    a, b = A[r, k], B[k]
+                    for j in range(i, M):
+                        out[j] = out[j] + a * b[j]
     _rows_by_loops(A, B, Out, R4)
 
 

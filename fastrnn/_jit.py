@@ -47,10 +47,15 @@ def kernel(func=None, *, inline=False, slp=False):
 
 def _compile_with_slp(dispatcher, signature):
     """Dispatcher.compile with Numba's SLP_VECTORIZE setting on, for this
-    dispatcher only: the setting is read when a compilation starts, and
+    dispatcher and what it compiles for the first time on the way (its
+    helpers): the setting is read whenever LLVM's passes are set up, and
     Numba's compiler lock (re-entrant; compile takes it too) keeps any other
-    thread from compiling while it is on."""
+    thread from compiling while it is on. Numba reloads its settings from
+    the environment when a compilation starts if a NUMBA_* variable changed
+    since the last reload, which would turn SLP off again (and cache the
+    scalar code): so reload first."""
     with global_compiler_lock:
+        numba.core.config.reload_config()
         before = numba.config.SLP_VECTORIZE
         numba.config.SLP_VECTORIZE = 1
         try:

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.kernels
 
 SHAPES = [(1, 1, 1), (3, 7, 5), (4, 8, 8), (5, 9, 61), (1, 100, 100), (7, 300, 45),
           (4, 1, 33), (9, 257, 17), (2, 0, 40), (13, 31, 96), (6, 12, 7), (8, 64, 130),
+          (0, 5, 9), (4, 5, 0), (6, 600, 7),
           (5, 20, 1024), (1024, 3, 9)]      # rows of B, columns of Aᵀ, 4 KB apart
 
 
@@ -81,14 +82,20 @@ def test_the_tiles_compile_to_vector_instructions(tmp_path):
     only of what it compiled, and the tuple helpers, compiled once, keep
     the packing of whichever compiled them first)."""
     script = textwrap.dedent("""
-        import re, sys, numba, numpy as np
+        import os, re, sys, numba, numpy as np
         from fastrnn._jit import KERNEL_OPTIONS
         from fastrnn.kernels import _linalg
+        A = np.ones((4, 4), dtype=np.float32)
         tiles = _linalg._add_products_tiles
         if sys.argv[1] == "plain":
             tiles = numba.njit(**dict(KERNEL_OPTIONS, cache=False))(tiles.py_func)
-        A = np.ones((4, 4), dtype=np.float32)
-        tiles(A, A, A.copy())
+            tiles(A, A, A.copy())
+        else:
+            # as the kernels load them; after a change to a NUMBA_* variable,
+            # on which Numba reloads its settings when it next compiles
+            _linalg.add_products_bt(A, A, A.copy())
+            os.environ["NUMBA_FASTRNN_TEST_UNRELATED"] = "1"
+            _linalg.load_products("float32", False)
         (ir,) = tiles.inspect_llvm().values()
         print(len(re.findall(r"fmul float ", ir)))
     """)

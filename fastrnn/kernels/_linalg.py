@@ -18,10 +18,10 @@ registers for 256 steps of k, written as tuples that LLVM's SLP vectoriser
 packs (it is off in Numba; these kernels turn it on, ``fastrnn._jit``).
 Measured on this project's machines (one core, float32): 1.1-2x the loops
 on most products of the benchmark cases, as fast for one to three rows
-(which the loops do), slower for rows 4 KB apart (which the loops do too,
-see ALIASING_STRIDE); a whole ``loss_and_grad`` 1.1x for the ``batch``
-LSTM, 1.15-1.2x for the ``batch`` GRU, 1.07x for the ``long`` LSTM, about
-the same for ``wide``.
+(those rows run the loops), 0.85x for rows 4 KB apart (those products run
+the loops, see ALIASING_STRIDE); a whole ``loss_and_grad`` 1.1-1.17x for
+the ``batch`` LSTM, 1.15-1.22x for the ``batch`` GRU, 0.96-1.07x for
+``wide`` and ``long``.
 
 In float64, where a vector holds half as many numbers, the tiles measured
 0.9-1.5x the loops and 1.0-1.15x whole training steps, but they made a new

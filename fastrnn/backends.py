@@ -5,6 +5,8 @@ from fastrnn.reference import network as _numpy_network
 from fastrnn.reference import train as _numpy_train
 
 BACKENDS = ("numba", "numpy")
+_NETWORK = {"numba": _numba_network, "numpy": _numpy_network}
+_TRAIN = {"numba": _numba_train, "numpy": _numpy_train}
 
 
 def check_backend(backend):
@@ -15,9 +17,9 @@ def check_backend(backend):
 
 def network_module(backend):
     """The module holding ``backend``'s ``forward`` and ``loss_and_grad``."""
-    return {"numba": _numba_network, "numpy": _numpy_network}[check_backend(backend)]
+    return _NETWORK[check_backend(backend)]
 
 
 def train_module(backend):
     """The module holding ``backend``'s training loop, ``train_epochs``."""
-    return {"numba": _numba_train, "numpy": _numpy_train}[check_backend(backend)]
+    return _TRAIN[check_backend(backend)]

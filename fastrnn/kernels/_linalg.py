@@ -389,6 +389,18 @@ def copy_into(dst, src):
 
 
 @kernel(inline=True)
+def copy_row(dst, i, src, j):
+    """dst[i, :] = src[j, :] for 2-D arrays of dst's width. The cells' time
+    loops index rows in place like this, never as views (``dst[i]``):
+    Numba counts the references to each view with two atomic instructions,
+    which took a sixth of a small model's training (d = 16, measured: a fit
+    of 3.4 instead of 4.1 ms for the simple RNN, 10.2 instead of 12.1 for
+    the LSTM once the views were gone)."""
+    for p in range(dst.shape[1]):
+        dst[i, p] = src[j, p]
+
+
+@kernel(inline=True)
 def add_into(dst, src):
     """dst[i] += src[i] for 1-D arrays of dst's length."""
     for i in range(dst.shape[0]):

@@ -10,7 +10,7 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import (add_into, add_products, add_products_wt, copy_into,
+from fastrnn.kernels._linalg import (add_into, add_products, add_products_wt, copy_into, copy_row,
                                      product_transpose)
 from fastrnn.kernels._math import sigmoid, tanh
 from fastrnn.kernels.sequences import step_row
@@ -38,17 +38,17 @@ def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, 
         add_products_wt(h[:n_run], W_h, W_hT, hr[:n_run])
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
-            a, kept, h_t, hr_s, h_s = A[n], cache[n], H[n], hr[s], h[s]
             # One short loop per operation, so each vectorises (see lstm).
             for i in range(2 * d):                  # r_t, u_t
-                kept[i] = sigmoid(a[i] + hr_s[i])
+                cache[n, i] = sigmoid(A[n, i] + hr[s, i])
             for i in range(d):                      # W_hn h_{t-1} + b_hn
-                kept[3 * d + i] = hr_s[2 * d + i] + b_hn[i]
+                cache[n, 3 * d + i] = hr[s, 2 * d + i] + b_hn[i]
             for i in range(d):                      # n_t
-                kept[2 * d + i] = tanh(a[2 * d + i] + kept[i] * kept[3 * d + i])
+                cache[n, 2 * d + i] = tanh(A[n, 2 * d + i] + cache[n, i] * cache[n, 3 * d + i])
             for i in range(d):                      # h_t = (1 - u_t) n_t + u_t h_{t-1}
-                h_t[i] = (one - kept[d + i]) * kept[2 * d + i] + kept[d + i] * h_s[i]
-            copy_into(h[s], h_t)
+                u_t = cache[n, d + i]
+                H[n, i] = (one - u_t) * cache[n, 2 * d + i] + u_t * h[s, i]
+            copy_row(h, s, H, n)
     for s in range(B):
         copy_into(state_last[0, order[s]], h[s])
 
@@ -74,34 +74,40 @@ def backward_steps(W_h, b_hn, offsets, order, running, reverse, state0, H, cache
     for t in range(running.shape[0] - 1, -1, -1):
         n_run = running[t]
         for s in range(n_run):
-            copy_into(dh[s], dH[step_row(offsets, order[s], t, reverse)])
-            add_into(dh[s], direct[s])
+            n = step_row(offsets, order[s], t, reverse)
+            for i in range(d):
+                dh[s, i] = dH[n, i] + direct[s, i]
         add_products(da[:n_run], W_h, dh[:n_run])
         for s in range(n_run):
             b = order[s]
             n = step_row(offsets, b, t, reverse)
-            kept, dax = cache[n], dA_x[n]
-            if t == 0:
-                h_prev = state0[0, b]
-            else:
-                h_prev = H[n + 1 if reverse else n - 1]
-            dh_s, da_s, direct_s = dh[s], da[s], direct[s]
             # h_t = (1 - u_t) ⊙ n_t + u_t ⊙ h_{t-1}, then through tanh' and σ'
             for i in range(d):                      # dn
-                n_t = kept[2 * d + i]
-                dax[2 * d + i] = dh_s[i] * (one - kept[d + i]) * (one - n_t * n_t)
-            for i in range(d):                      # du
-                u_t = kept[d + i]
-                dax[d + i] = dh_s[i] * (h_prev[i] - kept[2 * d + i]) * (u_t * (one - u_t))
+                n_t = cache[n, 2 * d + i]
+                dA_x[n, 2 * d + i] = dh[s, i] * (one - cache[n, d + i]) * (one - n_t * n_t)
+            # du, with h_{t-1} from H or, at the first step, from h_0 (two loops:
+            # choosing the array in the loop would make a view per row, see copy_row)
+            if t == 0:
+                for i in range(d):
+                    u_t = cache[n, d + i]
+                    dA_x[n, d + i] = dh[s, i] * (state0[0, b, i] - cache[n, 2 * d + i]) \
+                        * (u_t * (one - u_t))
+            else:
+                p = n + 1 if reverse else n - 1
+                for i in range(d):
+                    u_t = cache[n, d + i]
+                    dA_x[n, d + i] = dh[s, i] * (H[p, i] - cache[n, 2 * d + i]) \
+                        * (u_t * (one - u_t))
             for i in range(d):                      # dr
-                r_t = kept[i]
-                dax[i] = dax[2 * d + i] * kept[3 * d + i] * (r_t * (one - r_t))
+                r_t = cache[n, i]
+                dA_x[n, i] = dA_x[n, 2 * d + i] * cache[n, 3 * d + i] * (r_t * (one - r_t))
             for i in range(d):
-                direct_s[i] = dh_s[i] * kept[d + i]
-            copy_into(da_s[:2 * d], dax[:2 * d])
+                direct[s, i] = dh[s, i] * cache[n, d + i]
+            for i in range(2 * d):
+                da[s, i] = dA_x[n, i]
             for i in range(d):
-                da_s[2 * d + i] = dax[2 * d + i] * kept[i]
-            copy_into(dA_h[n], da[s])
+                da[s, 2 * d + i] = dA_x[n, 2 * d + i] * cache[n, i]
+            copy_row(dA_h, n, da, s)
     db_hn[:] = 0.0
     for n in range(N):
         add_into(db_hn, dA_h[n, 2 * d:])

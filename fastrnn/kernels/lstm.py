@@ -14,7 +14,7 @@ import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import (add_products, add_products_wt, copy_into,
+from fastrnn.kernels._linalg import (add_products, add_products_wt, copy_into, copy_row,
                                      product_transpose)
 from fastrnn.kernels._math import sigmoid, tanh
 from fastrnn.kernels.sequences import step_row
@@ -40,25 +40,25 @@ def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, 
     for t in range(running.shape[0]):
         n_run = running[t]
         for s in range(n_run):
-            copy_into(a[s], A[step_row(offsets, order[s], t, reverse)])
+            copy_row(a, s, A, step_row(offsets, order[s], t, reverse))
         add_products_wt(h[:n_run], W_h, W_hT, a[:n_run])  # + W_hh h_{t-1}, the four gates'
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
-            kept, h_t, a_s, c_s = cache[n], H[n], a[s], c[s]
             # One short loop per operation, each over two or three arrays:
             # LLVM vectorises those (a single loop writing five arrays ran
             # scalar, measured 8x slower). The same operations in the same
             # order, so the same numbers.
             for i in range(3 * d):                  # f_t, i_t, o_t
-                kept[i] = sigmoid(a_s[i])
+                cache[n, i] = sigmoid(a[s, i])
             for i in range(3 * d, 4 * d):           # g_t
-                kept[i] = tanh(a_s[i])
+                cache[n, i] = tanh(a[s, i])
             for i in range(d):                      # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                c_s[i] = kept[i] * c_s[i] + kept[d + i] * kept[3 * d + i]
-            copy_into(kept[4 * d:], c_s)
+                c[s, i] = cache[n, i] * c[s, i] + cache[n, d + i] * cache[n, 3 * d + i]
+            for i in range(d):
+                cache[n, 4 * d + i] = c[s, i]
             for i in range(d):                      # h_t = o_t ⊙ tanh(c_t)
-                h_t[i] = kept[2 * d + i] * tanh(c_s[i])
-            copy_into(h[s], h_t)
+                H[n, i] = cache[n, 2 * d + i] * tanh(c[s, i])
+            copy_row(h, s, H, n)
     for s in range(B):
         copy_into(state_last[0, order[s]], h[s])
         copy_into(state_last[1, order[s]], c[s])
@@ -85,36 +85,38 @@ def backward_steps(W_h, b_hn, offsets, order, running, reverse, state0, H, cache
     for t in range(running.shape[0] - 1, -1, -1):
         n_run = running[t]
         for s in range(n_run):
-            copy_into(dh[s], dH[step_row(offsets, order[s], t, reverse)])
+            copy_row(dh, s, dH, step_row(offsets, order[s], t, reverse))
         add_products(da[:n_run], W_h, dh[:n_run])    # dh_t = (from above) + W_hhᵀ da_{t+1}
         for s in range(n_run):
             b = order[s]
             n = step_row(offsets, b, t, reverse)
-            kept = cache[n]
-            if t == 0:
-                c_prev = state0[1, b]
-            else:
-                c_prev = cache[n + 1 if reverse else n - 1, 4 * d:]
             # As in the forward pass, one loop per few arrays so each vectorises.
-            da_s, dh_s, dc_s = da[s], dh[s], dc[s]
             for i in range(d):
-                o_t = kept[2 * d + i]
-                tanh_c = tanh(kept[4 * d + i])
+                o_t = cache[n, 2 * d + i]
+                tanh_c = tanh(cache[n, 4 * d + i])
                 # h_t = o_t ⊙ tanh(c_t), through σ' = σ(1 - σ) and tanh' = 1 - tanh²
-                da_s[2 * d + i] = (dh_s[i] * tanh_c) * (o_t * (one - o_t))
-                # dh_s becomes dc_t, the gradient reaching c_t
-                dh_s[i] = dh_s[i] * o_t * (one - tanh_c * tanh_c) + dc_s[i]
-            for i in range(d):                      # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                f_t = kept[i]
-                da_s[i] = (dh_s[i] * c_prev[i]) * (f_t * (one - f_t))
+                da[s, 2 * d + i] = (dh[s, i] * tanh_c) * (o_t * (one - o_t))
+                # dh[s] becomes dc_t, the gradient reaching c_t
+                dh[s, i] = dh[s, i] * o_t * (one - tanh_c * tanh_c) + dc[s, i]
+            # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, with c_{t-1} from the cache or, at
+            # the first step, from c_0 (two loops, as in gru.backward_steps)
+            if t == 0:
+                for i in range(d):
+                    f_t = cache[n, i]
+                    da[s, i] = (dh[s, i] * state0[1, b, i]) * (f_t * (one - f_t))
+            else:
+                p = n + 1 if reverse else n - 1
+                for i in range(d):
+                    f_t = cache[n, i]
+                    da[s, i] = (dh[s, i] * cache[p, 4 * d + i]) * (f_t * (one - f_t))
             for i in range(d):
-                i_t = kept[d + i]
-                g_t = kept[3 * d + i]
-                da_s[d + i] = (dh_s[i] * g_t) * (i_t * (one - i_t))
-                da_s[3 * d + i] = (dh_s[i] * i_t) * (one - g_t * g_t)
+                i_t = cache[n, d + i]
+                g_t = cache[n, 3 * d + i]
+                da[s, d + i] = (dh[s, i] * g_t) * (i_t * (one - i_t))
+                da[s, 3 * d + i] = (dh[s, i] * i_t) * (one - g_t * g_t)
             for i in range(d):
-                dc_s[i] = dh_s[i] * kept[i]
-            copy_into(dA_x[n], da[s])
+                dc[s, i] = dh[s, i] * cache[n, i]
+            copy_row(dA_x, n, da, s)
     dstate0[0] = 0.0
     for s in range(B):
         add_products(da[s:s + 1], W_h, dstate0[0, order[s]:order[s] + 1])   # dh_0 = W_hhᵀ da_1

@@ -4,13 +4,15 @@ module first).
 
 At each step the sequences still running are a prefix of ``order``; their
 states sit in rows 0..n_run-1 of small work arrays, so W_H h_{t-1} is one
-matrix product for all of them. Nothing is allocated inside the time loop.
+matrix product for all of them. Nothing is allocated inside the time loop,
+and rows are indexed in place rather than taken as views (see
+``fastrnn.kernels._linalg.copy_row``).
 """
 import numpy as np
 
 from fastrnn._jit import kernel
 from fastrnn.kernels._cellchecks import check_cell_arguments
-from fastrnn.kernels._linalg import (add_products, add_products_wt, copy_into,
+from fastrnn.kernels._linalg import (add_products, add_products_wt, copy_into, copy_row,
                                      product_transpose)
 from fastrnn.kernels._math import tanh
 from fastrnn.kernels.sequences import step_row
@@ -34,13 +36,13 @@ def forward_steps(W_h, W_hT, b_hn, A, offsets, order, running, reverse, state0, 
     for t in range(running.shape[0]):
         n_run = running[t]
         for s in range(n_run):
-            copy_into(a[s], A[step_row(offsets, order[s], t, reverse)])
+            copy_row(a, s, A, step_row(offsets, order[s], t, reverse))
         add_products_wt(h[:n_run], W_h, W_hT, a[:n_run])  # a_t = W_H h_{t-1} + W_X x_t + b_h
         for s in range(n_run):
-            row = H[step_row(offsets, order[s], t, reverse)]
+            n = step_row(offsets, order[s], t, reverse)
             for i in range(d):
-                row[i] = tanh(a[s, i])              # h_t = tanh(a_t)
-            copy_into(h[s], row)
+                H[n, i] = tanh(a[s, i])             # h_t = tanh(a_t)
+            copy_row(h, s, H, n)
     for s in range(B):
         copy_into(state_last[0, order[s]], h[s])
 
@@ -60,14 +62,13 @@ def backward_steps(W_h, b_hn, offsets, order, running, reverse, state0, H, cache
     for t in range(running.shape[0] - 1, -1, -1):
         n_run = running[t]
         for s in range(n_run):
-            copy_into(dh[s], dH[step_row(offsets, order[s], t, reverse)])
+            copy_row(dh, s, dH, step_row(offsets, order[s], t, reverse))
         add_products(da[:n_run], W_h, dh[:n_run])  # dh_t = (from above) + W_Hᵀ da_{t+1}
         for s in range(n_run):
             n = step_row(offsets, order[s], t, reverse)
-            h, row = H[n], dA_x[n]
             for i in range(d):
-                row[i] = dh[s, i] * (one - h[i] * h[i])   # da_t = dh_t ⊙ (1 - h_t²)
-            copy_into(da[s], row)
+                dA_x[n, i] = dh[s, i] * (one - H[n, i] * H[n, i])   # da_t = dh_t ⊙ (1 - h_t²)
+            copy_row(da, s, dA_x, n)
     dstate0[0] = 0.0
     for s in range(B):
         add_products(da[s:s + 1], W_h, dstate0[0, order[s]:order[s] + 1])   # dh_0 = W_Hᵀ da_1
